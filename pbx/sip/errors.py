@@ -17,6 +17,9 @@ class SipError(Exception):
     was a request and enough of it parsed to answer). ``headers`` holds the
     header fields that did parse, as ``(name, value)`` pairs, so the edge can
     copy Via/From/To/Call-ID/CSeq into a 400; it is empty for garbage.
+    ``method`` is the request method when the start line was a request line
+    (never answer a response or an ACK). ``extra_headers`` go into the answer,
+    e.g. ``Unsupported`` with a 420 or ``Min-Expires`` with a 423.
     """
 
     def __init__(
@@ -26,12 +29,14 @@ class SipError(Exception):
         status: int = 400,
         headers: Sequence[tuple[str, str]] = (),
         extra_headers: Sequence[tuple[str, str]] = (),
+        method: str | None = None,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.status = status
         self.headers = tuple(headers)
         self.extra_headers = tuple(extra_headers)
+        self.method = method
 
     def __repr__(self) -> str:
         return f"SipError(status={self.status}, reason={self.reason!r})"

@@ -1,0 +1,490 @@
+"""SIP requests and responses (RFC 3261 §7): parse, validate, serialize, build.
+
+``parse_message`` is total: any bytes give a Request, a Response, or one
+``SipParseError`` that knows the status and reason to answer with. It checks
+what every layer above relies on (start line, header syntax, the mandatory
+headers of §8.1.1, Via, From, To, CSeq, Content-Length) once, so the layers
+above read typed values without re-checking. Everything else stays text and
+passes through untouched.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from pbx.sip.abnf import SIP_VERSION_RE, TOKEN_RE
+from pbx.sip.errors import SipParseError
+from pbx.sip.headers import (
+    MAX_HEADER_FIELDS,
+    CSeq,
+    Headers,
+    NameAddress,
+    Via,
+    canonical_name,
+    header_key,
+    parse_cseq,
+    parse_name_addr,
+    parse_name_addr_list,
+    parse_token_list,
+    parse_via_list,
+)
+from pbx.sip.status import reason_phrase
+from pbx.sip.uri import Uri, parse_uri
+
+MAX_MESSAGE_SIZE = 65535
+"""The largest message we take (a UDP datagram's limit; §18.1.1 wants big ones on TCP)."""
+
+SIP_VERSION = "SIP/2.0"
+
+_FOLD_RE = re.compile(r"\r?\n[ \t]+")
+_STATUS_CODE_RE = re.compile(r"[1-6]\d\d")
+
+# Header names we meet all the time, spelled any way a phone spells them: one
+# dict lookup instead of a regex per line on the hot path.
+_COMMON_HEADER_SPELLINGS = """
+Via v From f To t Call-ID Call-Id CALL-ID call-id i CSeq CSEQ Cseq cseq Contact m Max-Forwards
+Content-Length l Content-Type c User-Agent Allow Supported k Expires Route Record-Route
+Authorization WWW-Authenticate Proxy-Authenticate Proxy-Authorization Accept Server Date Require
+Min-Expires Allow-Events u Event o Session-Expires x Min-SE via from to contact max-forwards
+content-length content-type user-agent allow supported expires P-Asserted-Identity Privacy
+Timestamp Subject s Organization Path Reason Refer-To r RAck RSeq
+"""
+_KNOWN_NAMES: Mapping[str, str] = MappingProxyType(
+    {name: header_key(name) for name in _COMMON_HEADER_SPELLINGS.split()}
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Message:
+    headers: Headers
+    body: bytes = b""
+    # Typed views parsed from ``headers`` on first use (the parser fills them).
+    _cache: dict[str, object] = field(default_factory=dict, compare=False, repr=False, hash=False)
+
+    # -- typed views of the headers every layer needs ------------------------
+    @property
+    def vias(self) -> list[Via]:
+        value = self._cache.get("vias")
+        if value is None:
+            value = parse_via_list(self.headers.get_all("via"))
+            self._cache["vias"] = value
+        return value  # type: ignore[return-value]
+
+    @property
+    def top_via(self) -> Via:
+        vias = self.vias
+        if not vias:
+            raise SipParseError("Missing Via header")
+        return vias[0]
+
+    @property
+    def from_(self) -> NameAddress:
+        value = self._cache.get("from")
+        if value is None:
+            value = _single_address(self.headers, "from", "From")
+            self._cache["from"] = value
+        return value  # type: ignore[return-value]
+
+    @property
+    def to(self) -> NameAddress:
+        value = self._cache.get("to")
+        if value is None:
+            value = _single_address(self.headers, "to", "To")
+            self._cache["to"] = value
+        return value  # type: ignore[return-value]
+
+    @property
+    def call_id(self) -> str:
+        value = self.headers.get("call-id")
+        if value is None:
+            raise SipParseError("Missing Call-ID header")
+        return value
+
+    @property
+    def cseq(self) -> CSeq:
+        value = self._cache.get("cseq")
+        if value is None:
+            text = self.headers.get("cseq")
+            if text is None:
+                raise SipParseError("Missing CSeq header")
+            value = parse_cseq(text)
+            self._cache["cseq"] = value
+        return value  # type: ignore[return-value]
+
+    @property
+    def contacts(self) -> list[NameAddress]:
+        """Contact addresses; a ``*`` contact (§10.2.2) is not listed here: see ``contact_star``."""
+        values = self.headers.values("contact")
+        return parse_name_addr_list([v for v in values if v.strip() != "*"], "Contact")
+
+    @property
+    def contact_star(self) -> bool:
+        return any(v.strip() == "*" for v in self.headers.values("contact"))
+
+    @property
+    def routes(self) -> list[NameAddress]:
+        return parse_name_addr_list(self.headers.get_all("route"), "Route")
+
+    @property
+    def record_routes(self) -> list[NameAddress]:
+        return parse_name_addr_list(self.headers.get_all("record-route"), "Record-Route")
+
+    @property
+    def content_type(self) -> str | None:
+        value = self.headers.get("content-type")
+        return value.split(";", 1)[0].strip().lower() if value else None
+
+    def option_tags(self, name: str) -> list[str]:
+        """Option tags of Require / Supported / Proxy-Require / Unsupported."""
+        return parse_token_list(self.headers.get_all(name))
+
+    def _serialize(self, start_line: str) -> bytes:
+        body = self.body
+        parts = [start_line]
+        length_written = False
+        for (name, value), key in zip(self.headers._fields, self.headers._keys, strict=True):
+            if key == "content-length":
+                if length_written:
+                    continue
+                value = str(len(body))
+                length_written = True
+            parts.append(f"{name}: {value}")
+        if not length_written:
+            parts.append(f"Content-Length: {len(body)}")
+        parts.append("")
+        parts.append("")
+        return "\r\n".join(parts).encode() + body
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Request(_Message):
+    """A SIP request; ``uri`` is the parsed Request-URI."""
+
+    method: str
+    uri: Uri
+    version: str = SIP_VERSION
+
+    @property
+    def max_forwards(self) -> int | None:
+        value = self.headers.get("max-forwards")
+        if value is None:
+            return None
+        value = value.strip()
+        if not value.isdigit():
+            raise SipParseError("Malformed Max-Forwards header")
+        return int(value)
+
+    def __bytes__(self) -> bytes:
+        return self._serialize(f"{self.method} {self.uri} {self.version}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Response(_Message):
+    """A SIP response."""
+
+    status: int
+    reason: str = ""
+    version: str = SIP_VERSION
+
+    @property
+    def is_provisional(self) -> bool:
+        return self.status < 200
+
+    def __bytes__(self) -> bytes:
+        return self._serialize(f"{self.version} {self.status} {self.reason}")
+
+
+Message = Request | Response
+
+
+def _single_address(headers: Headers, key: str, label: str) -> NameAddress:
+    values = headers.get_all(key)
+    if not values:
+        raise SipParseError(f"Missing {label} header")
+    if len(values) > 1:
+        raise SipParseError(f"More than one {label} header")
+    return parse_name_addr(values[0], label)
+
+
+# ---------------------------------------------------------------------------
+# Parsing
+
+
+def parse_message(data: bytes, *, stream: bool = False) -> Message:
+    """Parse one whole SIP message.
+
+    ``stream`` says the bytes came framed from TCP/TLS, where Content-Length is
+    mandatory (§18.3, §20.14); over UDP a missing one means "the rest of the
+    datagram", and a datagram shorter than Content-Length is an error.
+    """
+    if len(data) > MAX_MESSAGE_SIZE:
+        raise SipParseError("Message too large", status=513)
+    # §7.5: ignore CRLFs before the start line.
+    if data[:1] in (b"\r", b"\n"):
+        data = data.lstrip(b"\r\n")
+    end = data.find(b"\r\n\r\n")
+    if end >= 0:
+        head_bytes, rest = data[:end], data[end + 4 :]
+    else:
+        end = data.find(b"\n\n")
+        if end >= 0:
+            head_bytes, rest = data[:end], data[end + 2 :]
+        else:
+            head_bytes, rest = data.rstrip(b"\r\n"), b""
+    try:
+        head = head_bytes.decode()
+    except UnicodeDecodeError:
+        raise SipParseError("Header section is not UTF-8") from None
+    if "\n " in head or "\n\t" in head:
+        # §7.3.1: a line starting with whitespace continues the previous one.
+        head = _FOLD_RE.sub(" ", head)
+    lines = head.split("\r\n") if "\r\n" in head else head.split("\n")
+    start = lines[0]
+    is_response = start.startswith("SIP/")
+    method = None if is_response else _method_of(start)
+    if len(lines) - 1 > MAX_HEADER_FIELDS:
+        raise SipParseError("Too many header fields", method=method)
+
+    # One pass over the header lines: check names, keep every field as written,
+    # and note the ones the checks below need.
+    fields: list[tuple[str, str]] = []
+    keys: list[str] = []
+    vias: list[str] = []
+    singles: dict[str, list[str]] = {}
+    known = _KNOWN_NAMES
+    for line in lines[1:]:
+        name, colon, value = line.partition(":")
+        key = known.get(name)
+        if key is None:
+            if not colon:
+                raise SipParseError(
+                    "Malformed header line (no colon)", headers=fields, method=method
+                )
+            name = name.rstrip(" \t")
+            if TOKEN_RE.fullmatch(name) is None:
+                raise SipParseError("Malformed header name", headers=fields, method=method)
+            key = header_key(name)
+        value = value.strip(" \t")
+        fields.append((name, value))
+        keys.append(key)
+        if key == "via":
+            vias.append(value)
+        elif key in _CHECKED:
+            singles.setdefault(key, []).append(value)
+    headers = Headers._from_parts(tuple(fields), tuple(keys))
+
+    try:
+        body = _body_of(singles.get("content-length"), rest, stream)
+        message: Message
+        if is_response:
+            message = _response_from(start, headers, body)
+        else:
+            message = _request_from(start, method, headers, body)
+        _check_and_cache(message, method, vias, singles)
+    except SipParseError as exc:
+        raise SipParseError(
+            exc.reason,
+            status=exc.status,
+            headers=fields if method is not None else (),
+            method=method,
+        ) from None
+    return message
+
+
+def _body_of(lengths: list[str] | None, rest: bytes, stream: bool) -> bytes:
+    if lengths is None:
+        if stream:
+            raise SipParseError("Missing Content-Length header")
+        return rest
+    text = lengths[0]
+    if not text.isdigit() or len(text) > 10 or any(v != text for v in lengths[1:]):
+        raise SipParseError("Malformed Content-Length header")
+    length = int(text)
+    if length > len(rest):
+        # §18.3: a datagram shorter than Content-Length is broken.
+        raise SipParseError("Content-Length larger than message body")
+    return rest[:length] if length < len(rest) else rest
+
+
+_CHECKED = frozenset({"from", "to", "call-id", "cseq", "content-length", "max-forwards"})
+
+
+def _method_of(start: str) -> str | None:
+    method = start.split(" ", 1)[0]
+    return method if TOKEN_RE.fullmatch(method) else None
+
+
+def _request_from(start: str, method: str | None, headers: Headers, body: bytes) -> Request:
+    # Request-Line = Method SP Request-URI SP SIP-Version CRLF (we accept runs of SP)
+    parts = start.split()
+    if len(parts) != 3 or method is None:
+        raise SipParseError("Malformed Request-Line")
+    _, uri_text, version = parts
+    if version != SIP_VERSION:
+        if SIP_VERSION_RE.fullmatch(version) is None:
+            raise SipParseError("Malformed SIP-Version")
+        if version.upper() != SIP_VERSION:
+            raise SipParseError("Version Not Supported", status=505)
+        version = SIP_VERSION
+    try:
+        uri = parse_uri(uri_text)
+    except SipParseError as exc:
+        raise SipParseError(f"Bad Request-URI: {exc.reason}", status=exc.status) from None
+    return Request(method=method, uri=uri, version=version, headers=headers, body=body)
+
+
+def _response_from(start: str, headers: Headers, body: bytes) -> Response:
+    # Status-Line = SIP-Version SP Status-Code SP Reason-Phrase CRLF
+    version, _, tail = start.partition(" ")
+    code, _, reason = tail.lstrip(" ").partition(" ")
+    if version.upper() != SIP_VERSION or _STATUS_CODE_RE.fullmatch(code) is None:
+        raise SipParseError("Malformed Status-Line")
+    return Response(status=int(code), reason=reason.strip(), headers=headers, body=body)
+
+
+def _check_and_cache(
+    message: Message, method: str | None, vias: list[str], singles: dict[str, list[str]]
+) -> None:
+    """The checks of §8.1.1 / §8.2 every layer relies on; fills the typed cache."""
+    cache = message._cache
+    if not vias:
+        raise SipParseError("Missing Via header")
+    cache["vias"] = parse_via_list(vias)
+    for key, label in (("from", "From"), ("to", "To")):
+        values = singles.get(key)
+        if values is None:
+            raise SipParseError(f"Missing {label} header")
+        if len(values) > 1:
+            raise SipParseError(f"More than one {label} header")
+        cache[key] = parse_name_addr(values[0], label)
+    call_ids = singles.get("call-id")
+    if call_ids is None:
+        raise SipParseError("Missing Call-ID header")
+    if len(call_ids) > 1 or not call_ids[0]:
+        raise SipParseError("Malformed Call-ID header")
+    cseqs = singles.get("cseq")
+    if cseqs is None:
+        raise SipParseError("Missing CSeq header")
+    if len(cseqs) > 1:
+        raise SipParseError("More than one CSeq header")
+    cseq = parse_cseq(cseqs[0])
+    cache["cseq"] = cseq
+    if method is not None:
+        # §8.2.2.3 / §12.2.1.1: the CSeq method must match the request method.
+        if cseq.method != method:
+            raise SipParseError("CSeq method does not match Request-Line")
+        max_forwards = singles.get("max-forwards")
+        if max_forwards is not None and not (
+            len(max_forwards) == 1 and max_forwards[0].isdigit() and len(max_forwards[0]) <= 10
+        ):
+            raise SipParseError("Malformed Max-Forwards header")
+
+
+# ---------------------------------------------------------------------------
+# Building
+
+
+def make_response(
+    request: Request,
+    status: int,
+    reason: str | None = None,
+    *,
+    to_tag: str | None = None,
+    headers: Iterable[tuple[str, str]] = (),
+    body: bytes = b"",
+    copy_record_route: bool = False,
+) -> Response:
+    """A response to ``request`` built per §8.2.6.2.
+
+    Via, From, Call-ID and CSeq are copied verbatim; To is copied and gets
+    ``to_tag`` when it has none (a UAS adds its tag to every response but a 100,
+    §8.2.6.2). ``copy_record_route`` is for dialog-creating responses (§12.1.1).
+    """
+    fields: list[tuple[str, str]] = []
+    src = request.headers
+    for name, value in src:
+        key = header_key(name)
+        if key in ("via", "from", "call-id", "cseq"):
+            fields.append((canonical_name(name), value))
+        elif key == "to":
+            if to_tag is not None and status != 100 and request.to.tag is None:
+                value = f"{value};tag={to_tag}"
+            fields.append(("To", value))
+        elif key == "record-route" and copy_record_route:
+            fields.append(("Record-Route", value))
+        elif key == "timestamp" and status == 100:
+            fields.append(("Timestamp", value))  # §8.2.6.1
+    fields.extend(headers)
+    return Response(
+        status=status,
+        reason=reason if reason is not None else reason_phrase(status),
+        headers=Headers(fields),
+        body=body,
+    )
+
+
+def make_response_from_fields(
+    fields: Iterable[tuple[str, str]],
+    status: int,
+    reason: str,
+    *,
+    headers: Iterable[tuple[str, str]] = (),
+) -> Response | None:
+    """A response built from the raw fields of a request that failed to parse.
+
+    Returns None when the fields lack what a response needs to be routed and
+    matched (a Via, From, To, Call-ID and CSeq): such a message is garbage and
+    gets no answer.
+    """
+    copied: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for name, value in fields:
+        key = header_key(name)
+        if key in ("via", "from", "to", "call-id", "cseq"):
+            copied.append((canonical_name(name), value))
+            seen.add(key)
+    if seen != {"via", "from", "to", "call-id", "cseq"}:
+        return None
+    response = Response(
+        status=status, reason=reason, headers=Headers([*copied, *headers]), body=b""
+    )
+    try:
+        parse_via_list(response.headers.get_all("via"))
+    except SipParseError:
+        return None
+    return response
+
+
+def make_request(
+    method: str,
+    uri: Uri,
+    *,
+    via: Via,
+    from_: NameAddress,
+    to: NameAddress,
+    call_id: str,
+    cseq: int,
+    max_forwards: int = 70,
+    contact: NameAddress | None = None,
+    headers: Iterable[tuple[str, str]] = (),
+    body: bytes = b"",
+    content_type: str | None = None,
+) -> Request:
+    """A new request from a UAC core (§8.1.1) with the mandatory headers first."""
+    fields: list[tuple[str, str]] = [
+        ("Via", str(via)),
+        ("Max-Forwards", str(max_forwards)),
+        ("From", str(from_)),
+        ("To", str(to)),
+        ("Call-ID", call_id),
+        ("CSeq", f"{cseq} {method}"),
+    ]
+    if contact is not None:
+        fields.append(("Contact", str(contact)))
+    fields.extend(headers)
+    if body and content_type:
+        fields.append(("Content-Type", content_type))
+    return Request(method=method, uri=uri, headers=Headers(fields), body=body)
