@@ -1,0 +1,127 @@
+"""The switch's composition root: settings, layers, transports and signals.
+
+Nothing imports this module; it builds the objects, wires their callbacks and
+runs the event loop. Every other module gets what it needs as arguments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pbx.clock import Clock, SystemClock
+from pbx.config import Settings
+from pbx.routing.dispatcher import Capabilities, RequestDispatcher
+from pbx.sip.errors import SipParseError
+from pbx.sip.message import Message, Request, make_response_from_fields
+from pbx.transport.flow import Address, Destination, Flow
+from pbx.transport.layer import TransportLayer
+from pbx.transport.response_routing import response_destination, stamp_received
+
+log = logging.getLogger("pbx.app")
+
+
+def random_tag() -> str:
+    """A To/From tag with 64 random bits (§19.3 asks for at least 32)."""
+    return secrets.token_hex(8)
+
+
+@dataclass(frozen=True, slots=True)
+class ListeningAddresses:
+    udp: Address
+    tcp: Address
+
+
+class Switch:
+    """The running switch: transports in, dispatcher decides, transports out."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        new_tag: Callable[[], str] = random_tag,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.dispatcher = RequestDispatcher(
+            capabilities=Capabilities(server=settings.server_name), new_tag=new_tag
+        )
+        self.transport = TransportLayer(on_message=self._on_message, on_error=self._on_error)
+
+    async def start(self) -> ListeningAddresses:
+        bind, port = self.settings.bind, self.settings.sip_port
+        udp = await self.transport.listen_udp(bind, port)
+        # With port 0, take the same number for TCP as UDP got (tests want one port).
+        tcp = await self.transport.listen_tcp(bind, udp[1])
+        log.info("event=listening udp=%s:%d tcp=%s:%d", udp[0], udp[1], tcp[0], tcp[1])
+        return ListeningAddresses(udp=udp, tcp=tcp)
+
+    async def stop(self) -> None:
+        await self.transport.close()
+
+    # -- the edge: messages in, responses out ---------------------------------
+    def _on_message(self, message: Message, flow: Flow) -> None:
+        if not isinstance(message, Request):
+            # No client transactions exist yet, so no response can be ours (§18.1.2:
+            # a response that matches nothing is discarded).
+            log.debug("event=stray_response status=%d call_id=%s", message.status, message.call_id)
+            return
+        try:
+            request = stamp_received(message, flow)
+            response = self.dispatcher.handle(request)
+        except SipParseError as exc:
+            # A typed view the layers read lazily (e.g. Contact) was malformed.
+            self._on_error(
+                SipParseError(
+                    exc.reason,
+                    status=exc.status,
+                    headers=tuple(message.headers),
+                    method=message.method,
+                ),
+                flow,
+            )
+            return
+        if response is None:
+            return
+        self.transport.send(response, response_destination(response.top_via, flow))
+
+    def _on_error(self, exc: SipParseError, flow: Flow) -> None:
+        """A malformed request gets 400 (or what its error names); garbage gets silence."""
+        if exc.method is None or exc.method == "ACK" or not exc.headers:
+            log.debug("event=dropped_garbage peer=%s:%d reason=%r", *flow.remote, exc.reason)
+            return
+        response = make_response_from_fields(
+            exc.headers, exc.status, exc.reason, headers=exc.extra_headers
+        )
+        if response is None:
+            log.debug("event=dropped_unanswerable peer=%s:%d reason=%r", *flow.remote, exc.reason)
+            return
+        log.info(
+            "event=bad_request status=%d reason=%r peer=%s:%d", exc.status, exc.reason, *flow.remote
+        )
+        # The request's Via may be what is broken, so answer the source address.
+        self.transport.send(
+            response,
+            Destination(transport=flow.transport, host=flow.remote[0], port=flow.remote[1]),
+        )
+
+
+async def run_switch(settings: Settings, *, ready: Callable[[ListeningAddresses], None]) -> None:
+    """Run the switch until SIGINT or SIGTERM, then stop cleanly."""
+    switch = Switch(settings)
+    addresses = await switch.start()
+    ready(addresses)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        log.info("event=stopping")
+        await switch.stop()

@@ -1,0 +1,108 @@
+"""The ``pbx`` command: run the switch and, later, manage it."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pbx.app import ListeningAddresses, run_switch
+from pbx.config import OPTIONS, load_settings
+from pbx.errors import ConfigError
+from pbx.log import configure_logging
+
+
+def _settings(overrides: dict[str, Any], config_file: Path | None) -> Any:
+    import os
+
+    try:
+        return load_settings(config_file=config_file, environ=os.environ, overrides=overrides)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _serve(settings: Any, banner: str | None) -> None:
+    configure_logging(settings.log_level)
+    settings.db.parent.mkdir(parents=True, exist_ok=True)
+
+    def ready(addresses: ListeningAddresses) -> None:
+        host, port = addresses.udp
+        shown = f"[{host}]" if ":" in host else host
+        click.echo(f"Switchboard SIP is listening on udp/tcp {shown}:{port}", err=True)
+        if banner:
+            click.echo(banner, err=True)
+
+    try:
+        asyncio.run(run_switch(settings, ready=ready))
+    except OSError as exc:
+        click.echo(f"pbx: cannot start: {exc}", err=True)
+        sys.exit(1)
+
+
+@click.group()
+@click.version_option(package_name="switchboard")
+def main() -> None:
+    """Switchboard: an office phone system for a Raspberry Pi with a phone-line card."""
+
+
+def _common_options(func: Any) -> Any:
+    func = click.option(
+        "--config",
+        "config_file",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="TOML settings file",
+    )(func)
+    func = click.option("--log-level", default=None, help=OPTIONS["log_level"].help)(func)
+    return func
+
+
+@main.command()
+@click.option("--db", envvar="SWITCHBOARD_DB", default=None, help=OPTIONS["db"].help)
+@click.option("--bind", default=None, help=OPTIONS["bind"].help)
+@click.option("--sip-port", default=None, help=OPTIONS["sip_port"].help)
+@click.option("--rtp-ports", default=None, help=OPTIONS["rtp_ports"].help)
+@_common_options
+def serve(
+    db: str | None,
+    bind: str | None,
+    sip_port: str | None,
+    rtp_ports: str | None,
+    config_file: Path | None,
+    log_level: str | None,
+) -> None:
+    """Run the switch (SIP on UDP and TCP)."""
+    overrides = {
+        "db": db,
+        "bind": bind,
+        "sip_port": sip_port,
+        "rtp_ports": rtp_ports,
+        "log_level": log_level,
+    }
+    _serve(_settings(overrides, config_file), banner=None)
+
+
+@main.command()
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(path_type=Path),
+    default=Path("data"),
+    show_default=True,
+    help="folder for the database and recordings",
+)
+@_common_options
+def up(data_dir: Path, config_file: Path | None, log_level: str | None) -> None:
+    """Run the whole product on embedded defaults (today: the switch)."""
+    overrides = {"db": str(data_dir / "switchboard.db"), "log_level": log_level}
+    _serve(
+        _settings(overrides, config_file),
+        banner="Stop with Ctrl-C. (The web admin and the phone line join in later releases.)",
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,117 @@
+"""Settings of the switch: one option table, read from TOML, environment and flags.
+
+Every option is declared once below with its type, default and help. Later
+sources override earlier ones: defaults < TOML file < ``SWITCHBOARD_<NAME>``
+environment variables < command-line flags.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from pbx.errors import ConfigError
+
+
+def parse_port(text: str) -> int:
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise ValueError("a port is 0..65535")
+    return port
+
+
+def parse_port_range(text: str) -> tuple[int, int]:
+    """``10000-10999`` -> (10000, 10999); RTP wants an even start and room for pairs."""
+    low_text, dash, high_text = str(text).partition("-")
+    if not dash:
+        raise ValueError("write a range as LOW-HIGH, e.g. 10000-10999")
+    low, high = int(low_text), int(high_text)
+    if not (1024 <= low < high <= 65535):
+        raise ValueError("a port range is LOW-HIGH with 1024 <= LOW < HIGH <= 65535")
+    if high - low < 3:
+        raise ValueError("an RTP range needs room for at least two port pairs")
+    return (low, high)
+
+
+def parse_address(text: str) -> str:
+    ipaddress.ip_address(text)
+    return text
+
+
+def parse_level(text: str) -> str:
+    level = text.lower()
+    if level not in ("debug", "info", "warning", "error"):
+        raise ValueError("one of debug, info, warning, error")
+    return level
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """The switch's settings; see OPTIONS for the meaning of each."""
+
+    db: Path = Path("data/switchboard.db")
+    bind: str = "127.0.0.1"
+    sip_port: int = 5060
+    rtp_ports: tuple[int, int] = (10000, 10999)
+    log_level: str = "info"
+    server_name: str = "Switchboard"
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    parse: Callable[[str], Any]
+    help: str
+
+
+OPTIONS: Mapping[str, Option] = {
+    "db": Option(Path, "SQLite database file shared by the switch, gateway and web admin"),
+    "bind": Option(parse_address, "IP address to listen on for SIP (0.0.0.0 for every interface)"),
+    "sip_port": Option(parse_port, "SIP port for UDP and TCP (0 picks a free one)"),
+    "rtp_ports": Option(parse_port_range, "RTP port range LOW-HIGH for the media relay"),
+    "log_level": Option(parse_level, "debug, info, warning or error"),
+    "server_name": Option(str, "Server / User-Agent header value"),
+}
+
+ENV_PREFIX = "SWITCHBOARD_"
+
+
+def load_settings(
+    *,
+    config_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Settings from defaults, a TOML file, the environment and explicit overrides."""
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            data = tomllib.loads(config_file.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read {config_file}: {exc}") from None
+        for key, raw in data.items():
+            if key not in OPTIONS:
+                raise ConfigError(f"{config_file}: unknown setting {key!r}")
+            values[key] = _parse(key, str(raw) if not isinstance(raw, str) else raw)
+    for key in OPTIONS:
+        env_value = (environ or {}).get(ENV_PREFIX + key.upper())
+        if env_value is not None:
+            values[key] = _parse(key, env_value)
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if key not in OPTIONS:
+            raise ConfigError(f"unknown setting {key!r}")
+        values[key] = _parse(key, value) if isinstance(value, str) else value
+    known = {f.name for f in fields(Settings)}
+    return replace(Settings(), **{k: v for k, v in values.items() if k in known})
+
+
+def _parse(key: str, text: str) -> Any:
+    try:
+        return OPTIONS[key].parse(text)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"bad value for {key}: {text!r} ({exc})") from None
