@@ -62,7 +62,9 @@ class _Message:
     headers: Headers
     body: bytes = b""
     # Typed views parsed from ``headers`` on first use (the parser fills them).
-    _cache: dict[str, object] = field(default_factory=dict, compare=False, repr=False, hash=False)
+    _cache: dict[str, object] = field(
+        default_factory=dict, init=False, compare=False, repr=False, hash=False
+    )
 
     # -- typed views of the headers every layer needs ------------------------
     @property
