@@ -74,6 +74,9 @@ class Switch:
         try:
             request = stamp_received(message, flow)
             response = self.dispatcher.handle(request)
+            if response is None:
+                return
+            destination = response_destination(response.top_via, flow)
         except SipParseError as exc:
             # A typed view the layers read lazily (e.g. Contact) was malformed.
             self._on_error(
@@ -86,9 +89,7 @@ class Switch:
                 flow,
             )
             return
-        if response is None:
-            return
-        self.transport.send(response, response_destination(response.top_via, flow))
+        self.transport.send(response, destination)
 
     def _on_error(self, exc: SipParseError, flow: Flow) -> None:
         """A malformed request gets 400 (or what its error names); garbage gets silence."""

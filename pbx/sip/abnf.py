@@ -52,8 +52,11 @@ QUOTED_STRING_RE = re.compile(QUOTED_STRING)
 
 # generic-param = token [ EQUAL gen-value ] ; gen-value = token / host / quoted-string
 # (one parameter after the ";" separator, whitespace allowed around "=")
+# (plus IPv6address without brackets: via-received = "received" EQUAL (IPv4address / IPv6address))
+IPV6_ADDRESS = r"[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*"
+IPV6_ADDRESS_RE = re.compile(IPV6_ADDRESS)
 GENERIC_PARAM_RE = re.compile(
-    rf"\s*({TOKEN})\s*(?:=\s*({QUOTED_STRING}|{IPV6_REFERENCE}|{TOKEN}))?\s*"
+    rf"\s*({TOKEN})\s*(?:=\s*({QUOTED_STRING}|{IPV6_REFERENCE}|{IPV6_ADDRESS}|{TOKEN}))?\s*"
 )
 
 

@@ -16,6 +16,7 @@ from pbx.sip.abnf import (
     GENERIC_PARAM_RE,
     HOST,
     HOST_RE,
+    IPV6_ADDRESS_RE,
     QUOTED_STRING_RE,
     TOKEN,
     TOKEN_RE,
@@ -290,7 +291,11 @@ def parse_params(text: str, context: str) -> tuple[Param, ...]:
                 raise SipParseError(f"Bad parameters in {context} header")
             if eq:
                 value = value.strip()
-                if TOKEN_RE.fullmatch(value) is None and _HOST_RE.fullmatch(value) is None:
+                if (
+                    TOKEN_RE.fullmatch(value) is None
+                    and _HOST_RE.fullmatch(value) is None
+                    and IPV6_ADDRESS_RE.fullmatch(value) is None
+                ):
                     raise SipParseError(f"Bad parameters in {context} header")
                 out.append((name, value))
             else:

@@ -48,6 +48,7 @@ class TransportStats:
     malformed: int = 0
     dropped: int = 0
     connections: int = 0
+    internal_errors: int = 0
     by_transport: dict[str, int] = field(default_factory=dict)
 
 
@@ -215,27 +216,35 @@ class TransportLayer:
 
     # -- receiving ------------------------------------------------------------
     def _datagram(self, data: bytes, flow: Flow) -> None:
-        stats = self.stats
-        stats.received += 1
+        self.stats.received += 1
         if len(data) <= 4 and not data.strip(b"\r\n\x00 "):
             return  # a NAT keep-alive: CRLF, or the 4-byte zero ping some phones send
-        try:
-            message = parse_message(data)
-        except SipParseError as exc:
-            stats.malformed += 1
-            self.on_error(exc, flow)
-            return
-        self.on_message(message, flow)
+        self._deliver(data, flow, stream=False)
 
     def _stream_message(self, data: bytes, flow: Flow) -> None:
         self.stats.received += 1
+        self._deliver(data, flow, stream=True)
+
+    def _deliver(self, data: bytes, flow: Flow, *, stream: bool) -> None:
         try:
-            message = parse_message(data, stream=True)
+            message = parse_message(data, stream=stream)
         except SipParseError as exc:
             self.stats.malformed += 1
-            self.on_error(exc, flow)
+            self._guarded(self.on_error, exc, flow)
             return
-        self.on_message(message, flow)
+        self._guarded(self.on_message, message, flow)
+
+    def _guarded(self, handler: Callable[[Any, Flow], None], item: Any, flow: Flow) -> None:
+        """Run a handler so that a bug in one message's handling cannot stop the edge.
+
+        Input never raises past the layers (they answer 400 or drop); anything
+        that does is our bug, logged loudly with its traceback and counted.
+        """
+        try:
+            handler(item, flow)
+        except Exception:
+            self.stats.internal_errors += 1
+            log.exception("event=internal_error peer=%s:%s", *flow.remote)
 
     def _stream_error(self, exc: SipParseError, flow: Flow) -> None:
         self.stats.malformed += 1
