@@ -9,8 +9,14 @@ _counter = itertools.count(1)
 
 
 def options_request(
-    target: str, port: int, *, local_port: int, transport: str = "UDP", method: str = "OPTIONS",
-    extra: str = "", rport: bool = True,
+    target: str,
+    port: int,
+    *,
+    local_port: int,
+    transport: str = "UDP",
+    method: str = "OPTIONS",
+    extra: str = "",
+    rport: bool = True,
 ) -> bytes:
     n = next(_counter)
     via_params = ";rport" if rport else ""

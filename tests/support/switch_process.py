@@ -23,9 +23,17 @@ _LISTENING_RE = re.compile(r"listening on udp/tcp (\S+):(\d+)")
 class SwitchProcess:
     def __init__(self, tmp_path: Path, *extra_args: str, bind: str = "127.0.0.1") -> None:
         self.args = [
-            sys.executable, "-m", "pbx.cli", "serve",
-            "--db", str(tmp_path / "switchboard.db"),
-            "--bind", bind, "--sip-port", "0", *extra_args,
+            sys.executable,
+            "-m",
+            "pbx.cli",
+            "serve",
+            "--db",
+            str(tmp_path / "switchboard.db"),
+            "--bind",
+            bind,
+            "--sip-port",
+            "0",
+            *extra_args,
         ]
         self.host = bind
         self.port = 0
@@ -58,8 +66,10 @@ class SwitchProcess:
             try:
                 line = self._lines.get(timeout=timeout)
             except queue.Empty:
-                raise AssertionError(f"no line matching {pattern.pattern!r} in {timeout}s: "
-                                     f"{''.join(self.lines)[-2000:]}") from None
+                raise AssertionError(
+                    f"no line matching {pattern.pattern!r} in {timeout}s: "
+                    f"{''.join(self.lines)[-2000:]}"
+                ) from None
             if line is None:
                 raise AssertionError(f"pbx serve exited: {''.join(self.lines)[-2000:]}")
             self.lines.append(line)
