@@ -81,8 +81,14 @@ def test_tcp_keepalive_ping_gets_pong(switch: SwitchProcess) -> None:
 
 @pytest.mark.parametrize(
     ("method", "status"),
-    [("FROBNICATE", 501), ("SUBSCRIBE", 405), ("INVITE", 404), ("REGISTER", 404),
-     ("BYE", 481), ("CANCEL", 481)],
+    [
+        ("FROBNICATE", 501),
+        ("SUBSCRIBE", 405),
+        ("INVITE", 404),
+        ("REGISTER", 404),
+        ("BYE", 481),
+        ("CANCEL", 481),
+    ],
 )
 def test_unserved_methods_get_the_right_code(
     switch: SwitchProcess, udp: UdpPeer, method: str, status: int
@@ -152,8 +158,9 @@ def test_garbage_gets_silence_and_the_switch_keeps_answering(
 
 
 def test_oversized_datagram_is_dropped_not_fatal(switch: SwitchProcess, udp: UdpPeer) -> None:
-    big = options_request("127.0.0.1", switch.port, local_port=udp.port,
-                          extra="X-Padding: " + "a" * 60000 + "\r\n")
+    big = options_request(
+        "127.0.0.1", switch.port, local_port=udp.port, extra="X-Padding: " + "a" * 60000 + "\r\n"
+    )
     udp.send(big, ("127.0.0.1", switch.port))
     response = ask_udp(switch, udp, options_request("127.0.0.1", switch.port, local_port=udp.port))
     assert response.status in (200, 513)
