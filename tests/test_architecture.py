@@ -1,0 +1,106 @@
+"""The import rules of docs/architecture.md, checked by walking every module's imports."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# No I/O, clock, randomness or threads in the protocol core (DESIGN: sans-I/O).
+FORBIDDEN_IN_PURE = {
+    "asyncio",
+    "socket",
+    "ssl",
+    "threading",
+    "sqlite3",
+    "time",
+    "random",
+    "secrets",
+    "selectors",
+    "subprocess",
+    "os",
+}
+PURE_PACKAGES = ["pbx/sip", "pbx/routing"]
+PURE_FILES = [
+    "pbx/registrar/registrar.py",
+    "pbx/transport/response_routing.py",
+    "pbx/transport/flow.py",
+]
+
+
+def modules(folder: str) -> list[Path]:
+    return sorted((ROOT / folder).rglob("*.py"))
+
+
+def imported_names(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def top(name: str) -> str:
+    return name.split(".")[0]
+
+
+def pure_modules() -> list[Path]:
+    paths = [p for folder in PURE_PACKAGES for p in modules(folder)]
+    paths += [ROOT / f for f in PURE_FILES if (ROOT / f).exists()]
+    return paths
+
+
+@pytest.mark.parametrize("path", pure_modules(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_pure_modules_do_no_io(path: Path) -> None:
+    bad = {name for name in imported_names(path) if top(name) in FORBIDDEN_IN_PURE}
+    assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
+
+
+@pytest.mark.parametrize("path", modules("pbx/sip"), ids=lambda p: p.name)
+def test_sip_core_imports_only_itself(path: Path) -> None:
+    bad = {n for n in imported_names(path) if top(n) == "pbx" and not n.startswith("pbx.sip")}
+    assert not bad, f"{path.name} imports {sorted(bad)}"
+
+
+def test_pbx_never_imports_gateway_or_webadmin() -> None:
+    for path in modules("pbx"):
+        bad = {n for n in imported_names(path) if top(n) in ("gateway_fxo", "webadmin")}
+        assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
+
+
+def test_nothing_imports_the_composition_root() -> None:
+    for folder in ("pbx", "gateway_fxo", "webadmin"):
+        for path in modules(folder):
+            if path.name in ("app.py", "cli.py"):
+                continue
+            assert "pbx.app" not in imported_names(path), path
+
+
+ALLOWED_FOR_GATEWAY = (
+    "pbx.sip",
+    "pbx.transport",
+    "pbx.media",
+    "pbx.clock",
+    "pbx.config",
+    "pbx.store",
+    "pbx.log",
+    "pbx.errors",
+)
+ALLOWED_FOR_WEBADMIN = ("pbx.store", "pbx.config", "pbx.control", "pbx.log", "pbx.errors")
+
+
+@pytest.mark.parametrize(
+    ("folder", "allowed"),
+    [("gateway_fxo", ALLOWED_FOR_GATEWAY), ("webadmin", ALLOWED_FOR_WEBADMIN)],
+)
+def test_other_processes_use_only_their_part_of_pbx(folder: str, allowed: tuple[str, ...]) -> None:
+    for path in modules(folder):
+        for name in imported_names(path):
+            if top(name) == "pbx":
+                assert name.startswith(allowed), f"{path.relative_to(ROOT)} imports {name}"
