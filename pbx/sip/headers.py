@@ -352,6 +352,10 @@ def set_param(params: tuple[Param, ...], name: str, value: str | None) -> tuple[
 # via-parm = sent-protocol LWS sent-by *( SEMI via-params )
 # sent-protocol = protocol-name SLASH protocol-version SLASH transport
 # sent-by = host [ COLON port ]
+_SENT_PROTOCOLS = {
+    f"SIP/2.0/{transport}": ("SIP", "2.0", transport)
+    for transport in ("UDP", "TCP", "TLS", "SCTP", "WS", "WSS")
+}
 _VIA_RE = re.compile(
     rf"\s*({TOKEN})\s*/\s*({TOKEN})\s*/\s*({TOKEN})\s+({HOST})(?:\s*:\s*(\d{{1,5}}))?\s*(;.*)?",
     re.DOTALL,
@@ -407,18 +411,13 @@ def parse_via(value: str) -> Via:
     """Parse one via-parm; raise SipParseError on a malformed one."""
     # Fast path for the usual "SIP/2.0/UDP host:port;params" with no stray spaces.
     head, space, tail = value.partition(" ")
-    if space and head.count("/") == 2 and " " not in tail and "[" not in tail:
-        name, version, transport = head.split("/")
+    known = _SENT_PROTOCOLS.get(head)
+    if known is not None and " " not in tail and "[" not in tail:
         sent_by, semi, rest = tail.partition(";")
         host, colon, port = sent_by.partition(":")
-        if (
-            TOKEN_RE.fullmatch(name)
-            and TOKEN_RE.fullmatch(version)
-            and TOKEN_RE.fullmatch(transport)
-            and (not colon or (port.isdigit() and len(port) <= 5))
-        ):
+        if not colon or (port.isdigit() and len(port) <= 5):
             check_host(host, "Via")
-            return _make_via(name, version, transport, host, port or None, semi + rest)
+            return _make_via(known[0], known[1], known[2], host, port or None, semi + rest)
     m = _VIA_RE.fullmatch(value)
     if m is None:
         raise SipParseError("Malformed Via header")
@@ -504,7 +503,9 @@ class NameAddress:
         return f"{uri_text}{format_params(self.params)}"
 
 
-def parse_name_addr(value: str, context: str = "address") -> NameAddress:
+def parse_name_addr(
+    value: str, context: str = "address", uri_memo: dict[str, Uri] | None = None
+) -> NameAddress:
     """Parse ``name-addr / addr-spec`` followed by header parameters (§20.10)."""
     text = value.strip()
     if not text:
@@ -540,7 +541,14 @@ def parse_name_addr(value: str, context: str = "address") -> NameAddress:
             raise SipParseError(f"Malformed {context} header")
     if len(uri_text) > MAX_URI_LENGTH:
         raise SipParseError(f"URI in {context} header too long")
-    uri = parse_uri(uri_text)
+    if uri_memo is None:
+        uri = parse_uri(uri_text)
+    else:
+        # The caller's memo of URIs already parsed in this message (URIs are immutable).
+        memo_uri = uri_memo.get(uri_text)
+        if memo_uri is None:
+            memo_uri = uri_memo[uri_text] = parse_uri(uri_text)
+        uri = memo_uri
     params = parse_params(rest, context) if rest else ()
     return NameAddress(display_name=display_name, uri=uri, params=params, bracketed=bracketed)
 

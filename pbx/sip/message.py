@@ -11,9 +11,8 @@ passes through untouched.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from types import MappingProxyType
 
 from pbx.sip.abnf import SIP_VERSION_RE, TOKEN_RE
 from pbx.sip.errors import SipParseError
@@ -52,9 +51,8 @@ Min-Expires Allow-Events u Event o Session-Expires x Min-SE via from to contact 
 content-length content-type user-agent allow supported expires P-Asserted-Identity Privacy
 Timestamp Subject s Organization Path Reason Refer-To r RAck RSeq
 """
-_KNOWN_NAMES: Mapping[str, str] = MappingProxyType(
-    {name: header_key(name) for name in _COMMON_HEADER_SPELLINGS.split()}
-)
+# A plain dict (never mutated): its .get is about twice as fast as a MappingProxyType's.
+_KNOWN_NAMES: dict[str, str] = {name: header_key(name) for name in _COMMON_HEADER_SPELLINGS.split()}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -285,7 +283,7 @@ def parse_message(data: bytes, *, stream: bool = False) -> Message:
             message = _response_from(start, headers, body)
         else:
             message = _request_from(start, method, headers, body)
-        _check_and_cache(message, method, vias, singles)
+        _check_and_cache(message, start, method, vias, singles)
     except SipParseError as exc:
         raise SipParseError(
             exc.reason,
@@ -348,20 +346,29 @@ def _response_from(start: str, headers: Headers, body: bytes) -> Response:
 
 
 def _check_and_cache(
-    message: Message, method: str | None, vias: list[str], singles: dict[str, list[str]]
+    message: Message,
+    start: str,
+    method: str | None,
+    vias: list[str],
+    singles: dict[str, list[str]],
 ) -> None:
     """The checks of §8.1.1 / §8.2 every layer relies on; fills the typed cache."""
     cache = message._cache
     if not vias:
         raise SipParseError("Missing Via header")
     cache["vias"] = parse_via_list(vias)
+    # To usually names the Request-URI, and in a REGISTER the same AOR as From:
+    # parse each distinct URI text once per message.
+    uri_memo: dict[str, Uri] = {}
+    if isinstance(message, Request):
+        uri_memo[start.split()[1]] = message.uri
     for key, label in (("from", "From"), ("to", "To")):
         values = singles.get(key)
         if values is None:
             raise SipParseError(f"Missing {label} header")
         if len(values) > 1:
             raise SipParseError(f"More than one {label} header")
-        cache[key] = parse_name_addr(values[0], label)
+        cache[key] = parse_name_addr(values[0], label, uri_memo)
     call_ids = singles.get("call-id")
     if call_ids is None:
         raise SipParseError("Missing Call-ID header")
