@@ -21,20 +21,20 @@ _LISTENING_RE = re.compile(r"listening on udp/tcp (\S+):(\d+)")
 
 
 class SwitchProcess:
-    def __init__(self, tmp_path: Path, *extra_args: str, bind: str = "127.0.0.1") -> None:
-        self.args = [
-            sys.executable,
-            "-m",
-            "pbx.cli",
-            "serve",
-            "--db",
-            str(tmp_path / "switchboard.db"),
-            "--bind",
-            bind,
-            "--sip-port",
-            "0",
-            *extra_args,
-        ]
+    def __init__(
+        self,
+        tmp_path: Path,
+        *extra_args: str,
+        bind: str = "127.0.0.1",
+        args: list[str] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        db = str(tmp_path / "switchboard.db")
+        self.args = args or [
+            sys.executable, "-m", "pbx.cli", "serve", "--db", db,
+            "--bind", bind, "--sip-port", "0", *extra_args,
+        ]  # fmt: skip
+        self.extra_env = env or {}
         self.host = bind
         self.port = 0
         self.lines: list[str] = []
@@ -42,7 +42,7 @@ class SwitchProcess:
         self.proc: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> SwitchProcess:
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **self.extra_env)
         env.pop("JOURNAL_STREAM", None)
         self.proc = subprocess.Popen(
             self.args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env
@@ -80,11 +80,11 @@ class SwitchProcess:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def stop(self) -> int:
-        """SIGTERM, then wait; returns the exit status."""
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        """Send ``sig`` (SIGTERM by default), then wait; returns the exit status."""
         assert self.proc is not None
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.proc.send_signal(sig)
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
