@@ -14,6 +14,7 @@ Every run is bounded: at most 8 steps of at most 30 s each, loopback only.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import os
 import re
@@ -38,9 +39,47 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def process_tree(root: int) -> list[int]:
+    """``root`` and its descendants (Kamailio runs as a tree of worker processes)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int(_stat(int(entry.name))[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    tree, frontier = [root], [root]
+    while frontier:
+        children = [pid for pid, ppid in parents.items() if ppid in frontier]
+        tree += children
+        frontier = children
+    return tree
+
+
+def low_free_port() -> int:
+    for port in range(5070, 5090):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise SystemExit("no free port in 5070-5089")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = _stat(pid)
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / CLK_TCK
 
 
 def memory_kb(pid: int) -> dict[str, int]:
@@ -146,10 +185,70 @@ def _rtt_ms(text: str) -> float:
     return ((h * 60 + m) * 60 + s) * 1000 + ms
 
 
+def start_kamailio(port: int, workdir: Path) -> int:
+    """The reference Kamailio of ../shared/bench, copied to a writable folder, on CPU 0."""
+    shared = ROOT.parent / "shared" / "bench"
+    if not shared.is_dir() or shutil.which("kamailio") is None:
+        raise SystemExit("needs ../shared/bench and kamailio (apt-get install kamailio)")
+    copy = workdir / "shared-bench"
+    shutil.copytree(shared, copy)
+    for path in copy.rglob("*"):
+        path.chmod(0o755 if path.is_dir() or path.suffix == ".sh" else 0o644)
+    out = subprocess.run(
+        ["bash", str(copy / "kamailio" / "start.sh"), str(port)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ, TARGET_CPUS="0"),
+    )
+    if out.returncode != 0:
+        logs = "".join(p.read_text() for p in (copy / "run").glob("*.log"))
+        raise SystemExit(f"kamailio did not start: {out.stderr[-2000:]} {logs[-3000:]}")
+    return int(out.stdout.strip().splitlines()[-1])
+
+
+def sweep(
+    label: str, sipp: str, port: int, pid: int, rates: list[int], step_s: int
+) -> tuple[int, float]:
+    """The highest passing rate and the CPU microseconds per request at that rate."""
+    best = 0
+    best_us = float("nan")
+    mem: dict[str, int] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        pids = process_tree(pid)
+        for rate in rates:
+            cpu_before = cpu_seconds(pids)
+            result = run_step(sipp, port, rate, step_s, Path(tmp))
+            cpu = (cpu_seconds(pids) - cpu_before) / result["elapsed"] * 100
+            passed = result["failed"] == 0 and result["achieved"] >= 0.95 * rate
+            mem = {k: sum(memory_kb(p).get(k, 0) for p in pids) for k in ("VmRSS", "VmHWM")}
+            print(
+                f"METRIC options_udp target={label} offered={rate} "
+                f"achieved={result['achieved']:.0f} "
+                f"ok={result['ok']:.0f} failed={result['failed']:.0f} "
+                f"retrans={result['retrans']:.0f} resp_ms={result['rtt']} "
+                f"target_cpu_pct={cpu:.0f} "
+                f"us_cpu_per_req={cpu / 100 / max(result['achieved'], 1) * 1e6:.1f} "
+                f"rss_kb={mem.get('VmRSS', 0)} result={'pass' if passed else 'FAIL'}",
+                flush=True,
+            )
+            if not passed:
+                break
+            best = rate
+            best_us = cpu / 100 / max(result["achieved"], 1) * 1e6
+    print(f"METRIC options_udp_best target={label} rate={best} rss_kb={mem.get('VmRSS', 0)}")
+    return best, best_us
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rates", default="2000,5000,10000,12500,15000,20000")
     parser.add_argument("--step-s", type=int, default=5)
+    parser.add_argument(
+        "--kamailio",
+        action="store_true",
+        help="also run the same sweep against the reference Kamailio",
+    )
     args = parser.parse_args()
     sipp = shutil.which("sipp")
     if sipp is None:
@@ -158,34 +257,30 @@ def main() -> None:
     step_s = min(args.step_s, 30)
     port = free_port()
     proc = start_switch(port)
-    best = 0
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            for rate in rates:
-                cpu_before = cpu_seconds(proc.pid)
-                result = run_step(sipp, port, rate, step_s, Path(tmp))
-                cpu = (cpu_seconds(proc.pid) - cpu_before) / result["elapsed"] * 100
-                passed = result["failed"] == 0 and result["achieved"] >= 0.95 * rate
-                mem = memory_kb(proc.pid)
-                print(
-                    f"METRIC options_udp offered={rate} achieved={result['achieved']:.0f} "
-                    f"ok={result['ok']:.0f} failed={result['failed']:.0f} "
-                    f"retrans={result['retrans']:.0f} resp_ms={result['rtt']} "
-                    f"target_cpu_pct={cpu:.0f} "
-                    f"us_cpu_per_req={cpu / 100 / max(result['achieved'], 1) * 1e6:.1f} "
-                    f"rss_kb={mem.get('VmRSS', 0)} result={'pass' if passed else 'FAIL'}",
-                    flush=True,
-                )
-                if not passed:
-                    break
-                best = rate
+        ours = sweep("pbx", sipp, port, proc.pid, rates, step_s)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
-    print(f"METRIC options_udp_best rate={best} peak_rss_kb={mem.get('VmHWM', 0)}", flush=True)
+    if args.kamailio:
+        with tempfile.TemporaryDirectory() as tmp:
+            kam_port = low_free_port()  # its start script's probe fails on high ports
+            kam = start_kamailio(kam_port, Path(tmp))
+            try:
+                theirs = sweep("kamailio", sipp, kam_port, kam, rates, step_s)
+            finally:
+                for pid in reversed(process_tree(kam)):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGTERM)
+        rate_ratio = ours[0] / max(theirs[0], 1)
+        cpu_ratio = ours[1] / theirs[1]
+        print(
+            f"METRIC options_udp_ratio best_rate_pbx_over_kamailio={rate_ratio:.2f}"
+            f" cpu_per_req_pbx_over_kamailio={cpu_ratio:.2f}"
+        )
 
 
 if __name__ == "__main__":
