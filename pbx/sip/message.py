@@ -413,26 +413,44 @@ def make_response(
     §8.2.6.2). ``copy_record_route`` is for dialog-creating responses (§12.1.1).
     """
     fields: list[tuple[str, str]] = []
+    keys: list[str] = []
     src = request.headers
-    for name, value in src:
-        key = header_key(name)
-        if key in ("via", "from", "call-id", "cseq"):
-            fields.append((canonical_name(name), value))
+    add_tag = to_tag is not None and status != 100 and request.to.tag is None
+    for (_name, value), key in zip(src._fields, src._keys, strict=True):
+        if key in _COPIED_TO_RESPONSE:
+            fields.append((_RESPONSE_SPELLING[key], value))
         elif key == "to":
-            if to_tag is not None and status != 100 and request.to.tag is None:
-                value = f"{value};tag={to_tag}"
-            fields.append(("To", value))
+            fields.append(("To", f"{value};tag={to_tag}" if add_tag else value))
         elif key == "record-route" and copy_record_route:
             fields.append(("Record-Route", value))
         elif key == "timestamp" and status == 100:
             fields.append(("Timestamp", value))  # §8.2.6.1
-    fields.extend(headers)
-    return Response(
+        else:
+            continue
+        keys.append(key)
+    for name, value in headers:
+        fields.append((name, value))
+        keys.append(header_key(name))
+    response = Response(
         status=status,
         reason=reason if reason is not None else reason_phrase(status),
-        headers=Headers(fields),
+        headers=Headers._from_parts(tuple(fields), tuple(keys)),
         body=body,
     )
+    # The copied headers mean what they meant in the request: share the parsed views.
+    cache = response._cache
+    request_cache = request._cache
+    for view in ("vias", "from", "cseq"):
+        parsed = request_cache.get(view)
+        if parsed is not None:
+            cache[view] = parsed
+    if not add_tag and "to" in request_cache:
+        cache["to"] = request_cache["to"]
+    return response
+
+
+_COPIED_TO_RESPONSE = frozenset({"via", "from", "call-id", "cseq"})
+_RESPONSE_SPELLING = {"via": "Via", "from": "From", "call-id": "Call-ID", "cseq": "CSeq"}
 
 
 def make_response_from_fields(
