@@ -177,12 +177,12 @@ def _hms(text: str) -> float:
 
 
 def _rtt_ms(text: str) -> float:
-    # SIPp prints response times as HH:MM:SS:mmm(uuu)
+    # SIPp's stat file writes response times as HH:MM:SS:uuuuuu (microseconds)
     match = re.match(r"(\d+):(\d+):(\d+):(\d+)", text or "")
     if not match:
         return float("nan")
-    h, m, s, ms = map(int, match.groups())
-    return ((h * 60 + m) * 60 + s) * 1000 + ms
+    h, m, s, us = map(int, match.groups())
+    return ((h * 60 + m) * 60 + s) * 1000 + us / 1000
 
 
 def start_kamailio(port: int, workdir: Path) -> int:
@@ -226,7 +226,7 @@ def sweep(
                 f"METRIC options_udp target={label} offered={rate} "
                 f"achieved={result['achieved']:.0f} "
                 f"ok={result['ok']:.0f} failed={result['failed']:.0f} "
-                f"retrans={result['retrans']:.0f} resp_ms={result['rtt']} "
+                f"retrans={result['retrans']:.0f} resp_ms={result['rtt']:.2f} "
                 f"target_cpu_pct={cpu:.0f} "
                 f"us_cpu_per_req={cpu / 100 / max(result['achieved'], 1) * 1e6:.1f} "
                 f"rss_kb={mem.get('VmRSS', 0)} result={'pass' if passed else 'FAIL'}",
