@@ -58,7 +58,10 @@ class Switch:
         udp = await self.transport.listen_udp(bind, port)
         # With port 0, take the same number for TCP as UDP got (tests want one port).
         tcp = await self.transport.listen_tcp(bind, udp[1])
-        log.info("event=listening udp=%s:%d tcp=%s:%d", udp[0], udp[1], tcp[0], tcp[1])
+        loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
+        log.info(
+            "event=listening udp=%s:%d tcp=%s:%d loop=%s", udp[0], udp[1], tcp[0], tcp[1], loop
+        )
         return ListeningAddresses(udp=udp, tcp=tcp)
 
     async def stop(self) -> None:

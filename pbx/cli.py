@@ -12,6 +12,7 @@ import click
 from pbx.app import ListeningAddresses, run_switch
 from pbx.config import OPTIONS, load_settings
 from pbx.errors import ConfigError
+from pbx.event_loop import loop_factory
 from pbx.log import configure_logging
 
 
@@ -36,7 +37,11 @@ def _serve(settings: Any, banner: str | None) -> None:
             click.echo(banner, err=True)
 
     try:
-        asyncio.run(run_switch(settings, ready=ready))
+        factory = loop_factory(settings.event_loop)
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(run_switch(settings, ready=ready))
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
     except OSError as exc:
         click.echo(f"pbx: cannot start: {exc}", err=True)
         sys.exit(1)

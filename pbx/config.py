@@ -49,6 +49,13 @@ def parse_level(text: str) -> str:
     return level
 
 
+def parse_event_loop(text: str) -> str:
+    choice = text.lower()
+    if choice not in ("auto", "uvloop", "asyncio"):
+        raise ValueError("one of auto, uvloop, asyncio")
+    return choice
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     """The switch's settings; see OPTIONS for the meaning of each."""
@@ -59,6 +66,7 @@ class Settings:
     rtp_ports: tuple[int, int] = (10000, 10999)
     log_level: str = "info"
     server_name: str = "Switchboard"
+    event_loop: str = "auto"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +82,9 @@ OPTIONS: Mapping[str, Option] = {
     "rtp_ports": Option(parse_port_range, "RTP port range LOW-HIGH for the media relay"),
     "log_level": Option(parse_level, "debug, info, warning or error"),
     "server_name": Option(str, "Server / User-Agent header value"),
+    "event_loop": Option(
+        parse_event_loop, "auto (uvloop when installed), uvloop, or asyncio (the standard loop)"
+    ),
 }
 
 ENV_PREFIX = "SWITCHBOARD_"

@@ -15,10 +15,14 @@ from tests.support.sip_client import TcpPeer, UdpPeer, options_request
 from tests.support.switch_process import SwitchProcess
 
 
-@pytest.fixture(scope="module")
-def switch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SwitchProcess]:
+@pytest.fixture(scope="module", params=["uvloop", "asyncio"])
+def switch(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[SwitchProcess]:
+    """The switch on each event loop it can run on (uvloop by default, asyncio's own)."""
     tmp: Path = tmp_path_factory.mktemp("switch")
-    with SwitchProcess(tmp) as process:
+    with SwitchProcess(tmp, env={"SWITCHBOARD_EVENT_LOOP": request.param}) as process:
+        assert f"loop={request.param}" in process.lines[-2] + process.lines[-1]
         yield process
     assert process.proc is not None and process.proc.returncode == 0
 
