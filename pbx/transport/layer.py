@@ -18,7 +18,7 @@ from typing import Any, cast
 
 from pbx.sip.errors import SipParseError
 from pbx.sip.framing import PONG, KeepAlivePing, StreamFramer
-from pbx.sip.message import MAX_MESSAGE_SIZE, Message, Response, parse_message
+from pbx.sip.message import MAX_MESSAGE_SIZE, Message, parse_message
 from pbx.transport.flow import Address, Destination, Flow
 
 log = logging.getLogger("pbx.transport")
@@ -39,6 +39,8 @@ class TransportLimits:
     idle_timeout: float = 600.0
     """Seconds a TCP connection may stay silent before we close it (RFC 5626 pings reset it)."""
     write_buffer_limit: int = 256 * 1024
+    connect_timeout: float = 5.0
+    """Seconds to wait for an outbound TCP connection (a transport error after that, §18.4)."""
 
 
 @dataclass(slots=True)
@@ -170,6 +172,7 @@ class TransportLayer:
         self._servers: list[asyncio.base_events.Server] = []
         self._connections: dict[tuple[str, Address], _StreamProtocol] = {}
         self._local: dict[str, Address] = {}
+        self._pending: set[asyncio.Task[None]] = set()
 
     # -- listening ------------------------------------------------------------
     async def listen_udp(self, host: str, port: int) -> Address:
@@ -199,6 +202,24 @@ class TransportLayer:
         self._local["TCP"] = (name[0], name[1])
         return self._local["TCP"]
 
+    async def _connect_and_send(self, destination: Destination, data: bytes) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            _, protocol = await asyncio.wait_for(
+                loop.create_connection(
+                    lambda: _StreamProtocol(self, "TCP"), destination.host, destination.port
+                ),
+                timeout=self.limits.connect_timeout,
+            )
+        except (TimeoutError, OSError) as exc:
+            self.stats.dropped += 1
+            log.info(
+                "event=connect_failed dest=%s:%s error=%r", destination.host, destination.port, exc
+            )
+            return
+        if protocol.send(data):
+            self.stats.sent += 1
+
     def local_address(self, transport: str) -> Address | None:
         return self._local.get(transport)
 
@@ -207,6 +228,8 @@ class TransportLayer:
             udp.close()
         for server in self._servers:
             server.close()
+        for task in list(self._pending):
+            task.cancel()
         for conn in list(self._connections.values()):
             conn.close()
         for server in self._servers:
@@ -290,14 +313,15 @@ class TransportLayer:
             return True
         conn = self._connections.get((transport, destination.address))
         if conn is None:
-            if isinstance(message, Response):
-                log.info(
-                    "event=response_dropped reason=connection_gone dest=%s:%s",
-                    destination.host,
-                    destination.port,
-                )
-            self.stats.dropped += 1
-            return False
+            if transport != "TCP":
+                self.stats.dropped += 1
+                return False
+            # §18.2.2: the connection the request came on is gone, so open a new one
+            # to the address the Via names; the message goes out once it is up.
+            task = asyncio.get_running_loop().create_task(self._connect_and_send(destination, data))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+            return True
         ok = conn.send(data)
         if ok:
             self.stats.sent += 1
