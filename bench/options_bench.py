@@ -202,6 +202,10 @@ def start_kamailio(port: int, workdir: Path) -> int:
         env=dict(os.environ, TARGET_CPUS="0"),
     )
     if out.returncode != 0:
+        for pid_file in (copy / "run").glob("*.pid"):  # it may be up but deaf: stop it
+            with contextlib.suppress(ValueError, ProcessLookupError):
+                for pid in reversed(process_tree(int(pid_file.read_text()))):
+                    os.kill(pid, signal.SIGTERM)
         logs = "".join(p.read_text() for p in (copy / "run").glob("*.log"))
         raise SystemExit(f"kamailio did not start: {out.stderr[-2000:]} {logs[-3000:]}")
     return int(out.stdout.strip().splitlines()[-1])
