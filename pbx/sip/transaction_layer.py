@@ -28,6 +28,7 @@ from pbx.sip.transaction import (
     ServerKey,
     ServerNonInviteTransaction,
     ServerTransaction,
+    Timer,
     TimerSettings,
     TransactionKey,
     TransactionState,
@@ -299,9 +300,11 @@ class TransactionLayer:
     def _start_cancel(
         self, invite: ClientInviteTransaction, cancel: Request, now: float
     ) -> list[Output]:
-        key = client_key(cancel)
-        if key in self._transactions:
-            return []  # already cancelling
+        if (
+            invite.timer_deadline(Timer.CANCEL) is not None
+            or client_key(cancel) in self._transactions
+        ):
+            return []  # already cancelled
         out = self.send_request(cancel, invite.destination, now, reliable=invite.reliable)
         return out + self._after(invite, invite.cancel_sent(now))
 
