@@ -2,6 +2,11 @@
 
 Each pattern quotes the rule it implements. The parsers in ``uri``, ``headers``
 and ``message`` build on these so the grammar is written once.
+
+The grammar is ASCII: patterns spell out their classes (``[0-9]``, ``[ <tab>]``)
+rather than the backslash-d and -s shorthands, which in Python also match other
+scripts' digits and Unicode spaces; ``is_digits`` does the same for
+``str.isdigit``, which is true for "²" (that ``int`` then refuses).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ TOKEN_RE = re.compile(TOKEN)
 METHOD_RE = re.compile(TOKEN)
 
 # SIP-Version = "SIP" "/" 1*DIGIT "." 1*DIGIT
-SIP_VERSION_RE = re.compile(r"SIP/(\d+)\.(\d+)", re.IGNORECASE)
+SIP_VERSION_RE = re.compile(r"SIP/([0-9]+)\.([0-9]+)", re.IGNORECASE)
 
 # hostname = *( domainlabel "." ) toplabel [ "." ]
 # domainlabel = alphanum / alphanum *( alphanum / "-" ) alphanum
@@ -24,7 +29,7 @@ HOSTNAME = (
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?\.?"
 )
 # IPv4address = 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT
-IPV4 = r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}"
+IPV4 = r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}"
 # IPv6reference = "[" IPv6address "]"  (validated further with ipaddress)
 IPV6_REFERENCE = r"\[[0-9A-Fa-f:.]+\]"
 HOST = rf"(?:{IPV6_REFERENCE}|{HOSTNAME})"
@@ -50,14 +55,23 @@ HNV_RE = re.compile(rf"(?:[{UNRESERVED}\[\]/?:+$]|{ESCAPED})*")
 QUOTED_STRING = r'"(?:[^"\\\r\n]|\\[\x00-\x09\x0b\x0c\x0e-\x7f])*"'
 QUOTED_STRING_RE = re.compile(QUOTED_STRING)
 
+# LWS = [*WSP CRLF] 1*WSP ; after unfolding, runs of SP and HTAB
+WS = " \t"
+
 # generic-param = token [ EQUAL gen-value ] ; gen-value = token / host / quoted-string
 # (one parameter after the ";" separator, whitespace allowed around "=")
 # (plus IPv6address without brackets: via-received = "received" EQUAL (IPv4address / IPv6address))
 IPV6_ADDRESS = r"[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*"
 IPV6_ADDRESS_RE = re.compile(IPV6_ADDRESS)
 GENERIC_PARAM_RE = re.compile(
-    rf"\s*({TOKEN})\s*(?:=\s*({QUOTED_STRING}|{IPV6_REFERENCE}|{IPV6_ADDRESS}|{TOKEN}))?\s*"
+    rf"[ \t]*({TOKEN})[ \t]*"
+    rf"(?:=[ \t]*({QUOTED_STRING}|{IPV6_REFERENCE}|{IPV6_ADDRESS}|{TOKEN}))?[ \t]*"
 )
+
+
+def is_digits(text: str) -> bool:
+    """True when ``text`` is 1*DIGIT in ASCII (what ``int`` may then read)."""
+    return text.isdigit() and text.isascii()
 
 
 def is_token(text: str) -> bool:

@@ -20,6 +20,8 @@ from pbx.sip.abnf import (
     QUOTED_STRING_RE,
     TOKEN,
     TOKEN_RE,
+    WS,
+    is_digits,
     quote,
     unquote,
 )
@@ -171,10 +173,15 @@ class Headers:
         return [self._fields[i][1] for i, k in enumerate(self._keys) if k == key]
 
     def values(self, name: str) -> list[str]:
-        """Every value of ``name``, with comma-separated lists split (§7.3.1)."""
+        """Every value of ``name``, with comma-separated lists split (§7.3.1).
+
+        Only headers whose grammar is a list are split: the commas of Date,
+        WWW-Authenticate or an unknown header do not separate values.
+        """
+        split = header_key(name) in LIST_HEADERS
         out: list[str] = []
         for value in self.get_all(name):
-            if "," in value:
+            if split and "," in value:
                 out.extend(split_comma_list(value))
             elif value:
                 out.append(value)
@@ -243,7 +250,7 @@ class Headers:
 def split_comma_list(value: str) -> list[str]:
     """Split a header value at commas that are outside quotes and angle brackets."""
     if '"' not in value and "<" not in value:
-        return [part.strip() for part in value.split(",") if part.strip()]
+        return [part.strip(WS) for part in value.split(",") if part.strip(WS)]
     parts: list[str] = []
     start = 0
     in_quotes = False
@@ -264,13 +271,13 @@ def split_comma_list(value: str) -> list[str]:
         elif ch == ">":
             in_angle = False
         elif ch == "," and not in_angle:
-            part = value[start:i].strip()
+            part = value[start:i].strip(WS)
             if part:
                 parts.append(part)
             start = i + 1
     if in_quotes:
         raise SipParseError("Unterminated quoted string in header")
-    tail = value[start:].strip()
+    tail = value[start:].strip(WS)
     if tail:
         parts.append(tail)
     return parts
@@ -281,16 +288,16 @@ def parse_params(text: str, context: str) -> tuple[Param, ...]:
     if '"' not in text and "[" not in text:
         # Fast path: no quoted strings or IPv6 values, so ";" always separates.
         pieces = text.split(";")
-        if pieces[0].strip():
+        if pieces[0].strip(WS):
             raise SipParseError(f"Bad parameters in {context} header")
         out: list[Param] = []
         for piece in pieces[1:]:
             name, eq, value = piece.partition("=")
-            name = name.strip()
+            name = name.strip(WS)
             if TOKEN_RE.fullmatch(name) is None:
                 raise SipParseError(f"Bad parameters in {context} header")
             if eq:
-                value = value.strip()
+                value = value.strip(WS)
                 if (
                     TOKEN_RE.fullmatch(value) is None
                     and _HOST_RE.fullmatch(value) is None
@@ -306,7 +313,7 @@ def parse_params(text: str, context: str) -> tuple[Param, ...]:
     length = len(text)
     while pos < length:
         if text[pos] != ";":
-            if text[pos:].strip() == "":
+            if text[pos:].strip(WS) == "":
                 break
             raise SipParseError(f"Bad parameters in {context} header")
         m = GENERIC_PARAM_RE.match(text, pos + 1)
@@ -357,7 +364,8 @@ _SENT_PROTOCOLS = {
     for transport in ("UDP", "TCP", "TLS", "SCTP", "WS", "WSS")
 }
 _VIA_RE = re.compile(
-    rf"\s*({TOKEN})\s*/\s*({TOKEN})\s*/\s*({TOKEN})\s+({HOST})(?:\s*:\s*(\d{{1,5}}))?\s*(;.*)?",
+    rf"[ \t]*({TOKEN})[ \t]*/[ \t]*({TOKEN})[ \t]*/[ \t]*({TOKEN})[ \t]+({HOST})"
+    rf"(?:[ \t]*:[ \t]*([0-9]{{1,5}}))?[ \t]*(;.*)?",
     re.DOTALL,
 )
 
@@ -388,7 +396,7 @@ class Via:
             return None
         if value == "":
             return True
-        return int(value) if value.isdigit() else True
+        return int(value) if is_digits(value) else True
 
     @property
     def maddr(self) -> str | None:
@@ -415,13 +423,14 @@ def parse_via(value: str) -> Via:
     if known is not None and " " not in tail and "[" not in tail:
         sent_by, semi, rest = tail.partition(";")
         host, colon, port = sent_by.partition(":")
-        if not colon or (port.isdigit() and len(port) <= 5):
+        if not colon or (port.isdigit() and port.isascii() and len(port) <= 5):
             check_host(host, "Via")
             return _make_via(known[0], known[1], known[2], host, port or None, semi + rest)
     m = _VIA_RE.fullmatch(value)
     if m is None:
         raise SipParseError("Malformed Via header")
     name, version, transport, host, port, rest = m.groups()
+    check_host(host, "Via")
     return _make_via(name, version, transport, host, port, (rest or "").rstrip())
 
 
@@ -436,7 +445,7 @@ def _make_via(
         lkey = key.lower()
         if lkey == "branch" and not val:
             raise SipParseError("Malformed Via header: empty branch")
-        if lkey == "rport" and val is not None and not (val.isdigit() and int(val) <= 65535):
+        if lkey == "rport" and val is not None and not (is_digits(val) and int(val) <= 65535):
             raise SipParseError("Malformed Via header: bad rport")
     return Via(
         protocol=f"{name.upper()}/{version}",
@@ -459,7 +468,7 @@ def parse_via_list(values: Iterable[str]) -> list[Via]:
 # name-addr / addr-spec (§20.10 Contact, §20.20 From, §20.39 To, Route, ...)
 
 # display-name = *(token LWS) / quoted-string
-_DISPLAY_TOKENS_RE = re.compile(rf"{TOKEN}(?:\s+{TOKEN})*")
+_DISPLAY_TOKENS_RE = re.compile(rf"{TOKEN}(?:[ \t]+{TOKEN})*")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -507,48 +516,56 @@ def parse_name_addr(
     value: str, context: str = "address", uri_memo: dict[str, Uri] | None = None
 ) -> NameAddress:
     """Parse ``name-addr / addr-spec`` followed by header parameters (§20.10)."""
-    text = value.strip()
+    text = value.strip(WS)
     if not text:
         raise SipParseError(f"Empty {context} header")
-    lt = text.find("<")
     display_name: str | None = None
-    if lt >= 0:
-        # name-addr = [ display-name ] LAQUOT addr-spec RAQUOT
-        display = text[:lt].strip()
-        if display:
-            if display[0] == '"':
-                if QUOTED_STRING_RE.fullmatch(display) is None:
-                    raise SipParseError(f"Malformed {context} header: bad display name")
-                display_name = unquote(display)
-            elif _DISPLAY_TOKENS_RE.fullmatch(display) is not None:
-                display_name = display
-            else:
+    if text[0] == '"':
+        # display-name = quoted-string: its end first, since it may hold "<" and ",".
+        quoted = QUOTED_STRING_RE.match(text)
+        if quoted is None:
+            raise SipParseError(f"Malformed {context} header: bad display name")
+        end = quoted.end()
+        lt = text.find("<", end)
+        if lt < 0 or (lt > end and text[end:lt].strip(WS)):
+            raise SipParseError(f"Malformed {context} header: bad display name")
+        display_name = unquote(text[:end])
+    else:
+        lt = text.find("<")
+        if lt > 0:
+            # display-name = *(token LWS)
+            display = text[:lt].rstrip(WS)
+            if _DISPLAY_TOKENS_RE.fullmatch(display) is None:
                 raise SipParseError(f"Malformed {context} header: bad display name")
+            display_name = display
+    if lt >= 0:
+        # name-addr = [ display-name ] LAQUOT addr-spec RAQUOT (no LWS inside <>)
         gt = text.find(">", lt)
         if gt < 0:
             raise SipParseError(f"Malformed {context} header: missing '>'")
-        uri_text = text[lt + 1 : gt].strip()
+        uri_text = text[lt + 1 : gt]
         rest = text[gt + 1 :]
         bracketed = True
     else:
-        # addr-spec: the URI ends at the first ";" that starts header parameters.
-        # (A URI with parameters must be bracketed, §20.10.)
+        # addr-spec: the URI ends at the first ";", which starts header parameters;
+        # a URI with ";", "?" or "," must be in name-addr form (§20).
         uri_text, semi, rest = text.partition(";")
-        uri_text = uri_text.strip()
+        uri_text = uri_text.rstrip(WS)
         rest = semi + rest
         bracketed = False
-        if " " in uri_text or "\t" in uri_text:
-            raise SipParseError(f"Malformed {context} header")
+        if "?" in uri_text or "," in uri_text:
+            raise SipParseError(f"Malformed {context} header: URI needs angle brackets")
     if len(uri_text) > MAX_URI_LENGTH:
         raise SipParseError(f"URI in {context} header too long")
-    if uri_memo is None:
-        uri = parse_uri(uri_text)
-    else:
-        # The caller's memo of URIs already parsed in this message (URIs are immutable).
-        memo_uri = uri_memo.get(uri_text)
-        if memo_uri is None:
-            memo_uri = uri_memo[uri_text] = parse_uri(uri_text)
-        uri = memo_uri
+    uri = None if uri_memo is None else uri_memo.get(uri_text)
+    if uri is None:
+        try:
+            uri = parse_uri(uri_text)
+        except SipParseError as exc:
+            raise SipParseError(f"Bad URI in {context} header: {exc.reason}") from None
+        if uri_memo is not None:
+            # The caller's memo of URIs already parsed in this message (URIs are immutable).
+            uri_memo[uri_text] = uri
     params = parse_params(rest, context) if rest else ()
     return NameAddress(display_name=display_name, uri=uri, params=params, bracketed=bracketed)
 
@@ -564,7 +581,7 @@ def parse_name_addr_list(values: Iterable[str], context: str = "address") -> lis
 # ---------------------------------------------------------------------------
 # CSeq (§20.16)
 
-_CSEQ_RE = re.compile(rf"\s*(\d{{1,10}})\s+({TOKEN})\s*")
+_CSEQ_RE = re.compile(rf"[ \t]*([0-9]{{1,10}})[ \t]+({TOKEN})[ \t]*")
 MAX_CSEQ = 2**31 - 1  # §8.1.1.5: the sequence number MUST be less than 2**31
 
 
@@ -592,7 +609,7 @@ def parse_token_list(values: Iterable[str]) -> list[str]:
     out: list[str] = []
     for value in values:
         for part in value.split(","):
-            part = part.strip()
+            part = part.strip(WS)
             if part:
                 out.append(part)
     return out
@@ -600,7 +617,7 @@ def parse_token_list(values: Iterable[str]) -> list[str]:
 
 def parse_expires(value: str) -> int:
     """Expires / Min-Expires delta-seconds (§20.19); huge values are capped."""
-    text = value.strip()
-    if not text.isdigit():
+    text = value.strip(WS)
+    if not is_digits(text):
         raise SipParseError("Malformed Expires header")
     return min(int(text), 2**32 - 1)

@@ -23,7 +23,8 @@ Param = tuple[str, str | None]
 
 # absoluteURI = scheme ":" ( hier-part / opaque-part )
 # scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )
-_ABSOLUTE_URI_RE = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*:[^\s<>\"]+")
+# (the rest is passed through: any visible ASCII but the name-addr delimiters < > ")
+_ABSOLUTE_URI_RE = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*:[\x21\x23-\x3b\x3d\x3f-\x7e]+")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -180,7 +181,7 @@ def _split_headers(text: str, whole: str) -> tuple[tuple[str, str], ...]:
 
 
 _HOSTNAME_RE = re.compile(HOSTNAME)
-_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _IPV4_RE = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}")
 _PORT_MAX = 65535
 
@@ -190,7 +191,8 @@ def check_host(host: str, whole: str) -> None:
     if not host:
         raise SipParseError(f"Missing host in {whole!r}")
     if host[0] == "[":
-        if host[-1] != "]":
+        # (ipaddress also takes a "%zone" suffix, which IPv6reference has no room for)
+        if host[-1] != "]" or "%" in host:
             raise SipParseError(f"Bad IPv6 reference in {whole!r}")
         try:
             ipaddress.IPv6Address(host[1:-1])
@@ -216,7 +218,7 @@ def parse_sip_uri(text: str) -> SipUri:
         raise SipParseError("URI too long", status=414)
     colon = text.find(":")
     scheme = text[:colon].lower()
-    if scheme not in ("sip", "sips"):
+    if colon < 0 or scheme not in ("sip", "sips"):
         raise SipParseError(f"Bad SIP URI {text[:80]!r}")
     # Neither parameters nor headers may contain "@", so the last "@" ends userinfo
     # (the user part itself may hold ";" and "?": sip:alice;day=tue@host).
