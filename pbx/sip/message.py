@@ -336,18 +336,21 @@ def _first_bad_line(lines: list[str]) -> int | None:
     for i, line in enumerate(lines):
         if "\r" in line or "\n" in line:
             return i
+        after_previous = 0
         nul = line.find("\x00")
         while nul >= 0:
-            backslashes = nul - len(line[:nul].rstrip("\\"))
-            if backslashes % 2 == 0:
+            # The backslashes just before it (they cannot reach past the previous NUL).
+            segment = line[after_previous:nul]
+            if (len(segment) - len(segment.rstrip("\\"))) % 2 == 0:
                 return i
-            nul = line.find("\x00", nul + 1)
+            after_previous = nul + 1
+            nul = line.find("\x00", after_previous)
     return None
 
 
 def _method_of(start_line: bytes) -> str | None:
     """The method of a request line, for an error raised before the head is decoded."""
-    parts = start_line.rstrip(b"\r").decode(errors="replace").split()
+    parts = [p for p in start_line.rstrip(b"\r").decode(errors="replace").split(" ") if p]
     if len(parts) > 1 and parts[-1][:4].upper() == "SIP/" and TOKEN_RE.fullmatch(parts[0]):
         return parts[0]
     return None

@@ -6,6 +6,8 @@ tests in our own words; each test names the RFC 4475 case it stands for.
 
 from __future__ import annotations
 
+import contextlib
+import time
 from dataclasses import replace
 
 import pytest
@@ -700,6 +702,31 @@ def test_stray_cr_lf_or_nul_in_a_header_line(bad: str) -> None:
 def test_nul_is_allowed_as_a_quoted_pair() -> None:
     message = parse_message(replaced("<sip:1001@pbx", '"a\\\x00b" <sip:1001@pbx'))
     assert message.from_.display_name == "a\x00b"
+    # An escaped backslash followed by a raw NUL is a raw NUL.
+    exc = parse_error(replaced("<sip:1001@pbx", '"a\\\\\x00b" <sip:1001@pbx'))
+    assert "NUL" in exc.reason
+    assert parse_message(replaced("Max-Forwards: 70", "X-Nul: \\\\\\\x00 \\\x00"))
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("X-Big", "\\\x00" * 30000),  # many escaped NULs
+        ("X-Big", "\\" * 60000 + "\x00"),  # one long run of backslashes
+        ("Via", ", ".join(["SIP/2.0/UDP h;branch=z9hG4bKx"] * 2000)),  # many Via values
+        ("Via", "SIP/2.0/UDP h;branch=z9hG4bK1" + ";a=b" * 15000),
+        ("Contact", ", ".join(["<sip:a@b>"] * 5000)),
+    ],
+    ids=["escaped-nuls", "backslash-run", "many-vias", "many-params", "many-contacts"],
+)
+def test_huge_values_cost_time_in_proportion(name: str, value: str) -> None:
+    """No quadratic corner: a 64 KB message parses (or fails) in milliseconds."""
+    data = replaced("Max-Forwards: 70", f"{name}: {value}")
+    assert len(data) <= MAX_MESSAGE_SIZE
+    began = time.perf_counter()
+    with contextlib.suppress(SipParseError):
+        parse_message(data).contacts  # noqa: B018
+    assert time.perf_counter() - began < 0.5
 
 
 def test_missing_blank_line_after_headers() -> None:
