@@ -10,6 +10,7 @@ passes through untouched.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -530,7 +531,9 @@ def make_response_from_fields(
 
     Returns None when the fields lack what a response needs to be routed and
     matched (a Via, From, To, Call-ID and CSeq): such a message is garbage and
-    gets no answer.
+    gets no answer. A To without a tag gets one (§8.2.6.2) that is a digest of
+    the copied fields, so a retransmitted request gets the same answer: what a
+    stateless UAS must do (§8.2.7).
     """
     copied: list[tuple[str, str]] = []
     seen: set[str] = set()
@@ -541,6 +544,8 @@ def make_response_from_fields(
             seen.add(key)
     if seen != {"via", "from", "to", "call-id", "cseq"}:
         return None
+    if status != 100:
+        _add_stateless_to_tag(copied)
     response = Response(
         status=status, reason=reason, headers=Headers([*copied, *headers]), body=b""
     )
@@ -549,6 +554,20 @@ def make_response_from_fields(
     except SipParseError:
         return None
     return response
+
+
+def _add_stateless_to_tag(fields: list[tuple[str, str]]) -> None:
+    for i, (name, value) in enumerate(fields):
+        if name == "To":
+            try:
+                if parse_name_addr(value, "To").tag is not None:
+                    return
+            except SipParseError:
+                return  # a broken To goes back as it came
+            text = "\n".join(v for _, v in fields).encode()
+            tag = hashlib.blake2s(text, digest_size=8).hexdigest()
+            fields[i] = (name, f"{value};tag={tag}")
+            return
 
 
 def make_request(

@@ -406,6 +406,14 @@ def test_display_name_with_utf8_and_whitespace() -> None:
     assert str(na.uri) == "sip:zoe@example.com"
 
 
+def test_uri_headers_inside_angle_brackets() -> None:
+    """regescrt: escaped headers are fine in a bracketed Contact URI."""
+    na = parse_name_addr("<sip:1001@192.0.2.4?Route=%3Csip:edge.example.com%3E>;expires=60")
+    assert isinstance(na.uri, SipUri)
+    assert na.uri.headers == (("Route", "%3Csip:edge.example.com%3E"),)
+    assert na.param("expires") == "60"
+
+
 def test_name_addr_with_other_scheme() -> None:
     na = parse_name_addr("<tel:+1-212-555-0101>;tag=t")
     assert isinstance(na.uri, AbsoluteUri)

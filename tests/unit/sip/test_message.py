@@ -972,6 +972,32 @@ def test_make_response_from_fields_of_a_failed_request() -> None:
     assert again.top_via.branch == "z9hG4bKtop"
 
 
+def test_make_response_from_fields_tags_to_the_same_way_each_time() -> None:
+    """§8.2.6.2 wants a To tag; §8.2.7: a stateless UAS gives the same one to a retransmission."""
+    fields = [
+        ("v", "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1"),
+        ("f", "<sip:a@b>;tag=1"),
+        ("t", "sip:c@d"),
+        ("i", "x"),
+        ("CSeq", "1 INVITE"),
+    ]
+    first = make_response_from_fields(fields, 400, "Bad")
+    again = make_response_from_fields(list(fields), 400, "Bad")
+    assert first is not None and again is not None
+    assert first.to.tag and first.to.tag == again.to.tag
+    assert first.headers.get("to") == f"sip:c@d;tag={first.to.tag}"
+    other = make_response_from_fields([*fields[:3], ("i", "y"), fields[4]], 400, "Bad")
+    assert other is not None and other.to.tag != first.to.tag
+    tagged = [*fields[:2], ("t", "<sip:c@d>;tag=kept"), *fields[3:]]
+    assert make_response_from_fields(tagged, 400, "Bad").to.tag == "kept"  # type: ignore[union-attr]
+    trying = make_response_from_fields(fields, 100, "Trying")
+    assert trying is not None and trying.to.tag is None
+    broken = [*fields[:2], ("t", '"unterminated <sip:c@d>'), *fields[3:]]
+    response = make_response_from_fields(broken, 400, "Bad")
+    assert response is not None
+    assert response.headers.get("to") == '"unterminated <sip:c@d>'
+
+
 def test_make_response_from_fields_refuses_what_cannot_be_routed() -> None:
     fields = [
         ("Via", "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1"),
