@@ -445,6 +445,12 @@ def test_unknown_headers_are_kept_in_order_with_their_spelling() -> None:
     assert_round_trip(message)
 
 
+def test_folding_with_tabs_and_runs_of_whitespace() -> None:
+    """§7.3.1: CRLF followed by SP/HTAB runs is one SP."""
+    message = parse_message(replaced("Max-Forwards: 70", "Subject: one\r\n\t two\r\n  \tthree"))
+    assert message.headers.get("subject") == "one two three"
+
+
 def test_header_value_whitespace_is_trimmed_and_inner_whitespace_kept() -> None:
     message = parse_message(replaced("Max-Forwards: 70", "Subject: \t  a  b \t"))
     assert message.headers.get("subject") == "a  b"
