@@ -15,9 +15,11 @@ from dataclasses import dataclass
 
 from pbx.clock import Clock, SystemClock
 from pbx.config import Settings
+from pbx.registrar.service import RegistrarService
 from pbx.routing.dispatcher import Capabilities, RequestDispatcher
 from pbx.sip.errors import SipParseError
 from pbx.sip.message import Message, Request, make_response_from_fields
+from pbx.store.database import open_database
 from pbx.transport.flow import Address, Destination, Flow
 from pbx.transport.layer import TransportLayer
 from pbx.transport.response_routing import response_destination, stamp_received
@@ -48,16 +50,32 @@ class Switch:
     ) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
-        self.dispatcher = RequestDispatcher(
-            capabilities=Capabilities(server=settings.server_name), new_tag=new_tag
-        )
+        self.db = open_database(settings.db)
         self.transport = TransportLayer(on_message=self._on_message, on_error=self._on_error)
+        self.registrar = RegistrarService(
+            db=self.db,
+            settings=settings,
+            clock=self.clock,
+            transport=self.transport,
+            new_tag=new_tag,
+        )
+        self.transport.accept_source = self.registrar.accept_source
+        self.dispatcher = RequestDispatcher(
+            capabilities=Capabilities(
+                server=settings.server_name,
+                allow=("OPTIONS", "REGISTER", "ACK", "CANCEL", "BYE"),
+                supported=("path",),
+            ),
+            new_tag=new_tag,
+            services={"REGISTER": self.registrar.handle_register},
+        )
 
     async def start(self) -> ListeningAddresses:
         bind, port = self.settings.bind, self.settings.sip_port
         udp = await self.transport.listen_udp(bind, port)
         # With port 0, take the same number for TCP as UDP got (tests want one port).
         tcp = await self.transport.listen_tcp(bind, udp[1])
+        self.registrar.start()
         loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
         log.info(
             "event=listening udp=%s:%d tcp=%s:%d loop=%s", udp[0], udp[1], tcp[0], tcp[1], loop
@@ -65,18 +83,20 @@ class Switch:
         return ListeningAddresses(udp=udp, tcp=tcp)
 
     async def stop(self) -> None:
+        self.registrar.stop()
         await self.transport.close()
+        self.db.close()
 
     # -- the edge: messages in, responses out ---------------------------------
     def _on_message(self, message: Message, flow: Flow) -> None:
         if not isinstance(message, Request):
-            # No client transactions exist yet, so no response can be ours (§18.1.2:
-            # a response that matches nothing is discarded).
-            log.debug("event=stray_response status=%d call_id=%s", message.status, message.call_id)
+            # Responses belong to client transactions (qualify's OPTIONS today); one
+            # that matches none is discarded there (§18.1.2).
+            self.registrar.handle_response(message, flow)
             return
         try:
             request = stamp_received(message, flow)
-            response = self.dispatcher.handle(request)
+            response = self.dispatcher.handle(request, flow)
             if response is None:
                 return
             destination = response_destination(response.top_via, flow)

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from pbx.app import ListeningAddresses, run_switch
+from pbx.cli_admin import COMMANDS
 from pbx.config import OPTIONS, load_settings
 from pbx.errors import ConfigError
 from pbx.event_loop import loop_factory
@@ -107,6 +108,10 @@ def up(data_dir: Path, config_file: Path | None, log_level: str | None) -> None:
         _settings(overrides, config_file),
         banner="Stop with Ctrl-C. (The web admin and the phone line join in later releases.)",
     )
+
+
+for command in COMMANDS:
+    main.add_command(command)
 
 
 if __name__ == "__main__":  # pragma: no cover

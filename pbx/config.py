@@ -56,6 +56,41 @@ def parse_event_loop(text: str) -> str:
     return choice
 
 
+def parse_seconds(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 2**31 - 1:
+        raise ValueError("a number of seconds from 1 up")
+    return value
+
+
+def parse_count(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 1_000_000:
+        raise ValueError("a count from 1 to 1000000")
+    return value
+
+
+def parse_networks_text(text: str) -> str:
+    """Comma-separated addresses or networks (CIDR); checked here, parsed where used."""
+    for item in str(text).replace(";", ",").split(","):
+        if item.strip():
+            ipaddress.ip_network(item.strip(), strict=False)
+    return str(text)
+
+
+DIGEST_ALGORITHMS = ("SHA-256", "MD5")
+
+
+def parse_digest_algorithms(text: str) -> tuple[str, ...]:
+    """``SHA-256,MD5`` -> the challenge offer, most preferred first (RFC 8760 §2.4)."""
+    names = [item.strip().upper() for item in str(text).split(",") if item.strip()]
+    if not names or any(name not in DIGEST_ALGORITHMS for name in names):
+        raise ValueError("a comma-separated list of SHA-256 and MD5")
+    if len(set(names)) != len(names):
+        raise ValueError("an algorithm is listed twice")
+    return tuple(names)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     """The switch's settings; see OPTIONS for the meaning of each."""
@@ -67,6 +102,15 @@ class Settings:
     log_level: str = "info"
     server_name: str = "Switchboard"
     event_loop: str = "auto"
+    register_min_expires: int = 60
+    register_max_expires: int = 3600
+    register_max_contacts: int = 10
+    qualify_interval: int = 60
+    auth_failure_limit: int = 10
+    auth_failure_window: int = 60
+    ban_seconds: int = 3600
+    ban_allow: str = ""
+    digest_algorithms: tuple[str, ...] = DIGEST_ALGORITHMS
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +128,25 @@ OPTIONS: Mapping[str, Option] = {
     "server_name": Option(str, "Server / User-Agent header value"),
     "event_loop": Option(
         parse_event_loop, "auto (uvloop when installed), uvloop, or asyncio (the standard loop)"
+    ),
+    "register_min_expires": Option(
+        parse_seconds, "shortest registration accepted, in seconds (shorter gets 423)"
+    ),
+    "register_max_expires": Option(parse_seconds, "longest registration granted, in seconds"),
+    "register_max_contacts": Option(parse_count, "bindings kept per extension (oldest go first)"),
+    "qualify_interval": Option(parse_seconds, "seconds between OPTIONS probes of each phone"),
+    "auth_failure_limit": Option(
+        parse_count, "failed authentications from one address that lead to a ban"
+    ),
+    "auth_failure_window": Option(parse_seconds, "seconds over which those failures count"),
+    "ban_seconds": Option(parse_seconds, "how long a ban lasts, in seconds"),
+    "digest_algorithms": Option(
+        parse_digest_algorithms,
+        "digest algorithms offered, most preferred first (RFC 8760); e.g. SHA-256,MD5",
+    ),
+    "ban_allow": Option(
+        parse_networks_text,
+        "addresses or networks never banned, comma-separated (e.g. 192.168.1.0/24)",
     ),
 }
 

@@ -26,6 +26,8 @@ FORBIDDEN_IN_PURE = {
 PURE_PACKAGES = ["pbx/sip", "pbx/routing"]
 PURE_FILES = [
     "pbx/registrar/registrar.py",
+    "pbx/registrar/location.py",
+    "pbx/registrar/qualify.py",
     "pbx/transport/response_routing.py",
     "pbx/transport/flow.py",
 ]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from pbx.sip.message import Request, Response, make_response
 from pbx.sip.uri import AbsoluteUri
+from pbx.transport.flow import Flow
 
 # Methods of RFC 3261 and its extensions that we recognise (§8.2.1: a method we
 # recognise but do not support gets 405; one we do not recognise gets 501).
@@ -40,8 +41,9 @@ KNOWN_METHODS = frozenset(
 # Requests that only make sense inside a dialog (§12.2.2: no dialog -> 481).
 DIALOG_ONLY_METHODS = frozenset({"BYE", "PRACK", "UPDATE", "INFO"})
 
-Service = Callable[[Request], Response | None]
-"""Handles one method; returns the response to send, or None for none (ACK)."""
+Service = Callable[[Request, Flow | None], Response | None]
+"""Handles one method, given the flow it came on; returns the response to send, or None
+for none (an ACK, or a response the service sends later itself)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,13 +82,13 @@ class RequestDispatcher:
         self._has_dialog = has_dialog or (lambda _request: False)
         self._supported = frozenset(tag.lower() for tag in capabilities.supported)
 
-    def handle(self, request: Request) -> Response | None:
+    def handle(self, request: Request, flow: Flow | None = None) -> Response | None:
         method = request.method
         if method == "ACK":
             # An ACK is never answered (§17.2.1); one for a dialog we do not
             # know (a stray ACK to a 2xx) is absorbed.
             service = self._services.get("ACK")
-            return service(request) if service else None
+            return service(request, flow) if service else None
 
         # §8.2.2.3: a Require we do not support -> 420 listing what we lack
         # (not for CANCEL, whose Require is that of the INVITE it cancels).
@@ -103,7 +105,7 @@ class RequestDispatcher:
 
         service = self._services.get(method)
         if service is not None:
-            return service(request)
+            return service(request, flow)
 
         if request.to.tag is not None and not self._has_dialog(request):
             # §12.2.2: an in-dialog request for a dialog we do not have.

@@ -68,6 +68,10 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         self._local = (sockname[0], sockname[1])
 
     def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        accept = self._layer.accept_source
+        if accept is not None and not accept(addr[0]):
+            self._layer.stats.dropped += 1
+            return  # a banned source: dropped before parsing, and silently
         remote = (addr[0], addr[1])
         self._layer._datagram(data, Flow(transport="UDP", local=self._local, remote=remote))
 
@@ -92,6 +96,11 @@ class _StreamProtocol(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         sock = transport.get_extra_info("sockname")
         self._flow = Flow(transport=self._name, local=(sock[0], sock[1]), remote=(peer[0], peer[1]))
+        accept = self._layer.accept_source
+        if accept is not None and not accept(peer[0]):
+            self._layer.stats.dropped += 1
+            self._transport.abort()
+            return
         if not self._layer._register_connection(self._flow, self):
             self._transport.abort()
             return
@@ -115,6 +124,11 @@ class _StreamProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         assert self._flow is not None and self._transport is not None
+        accept = self._layer.accept_source
+        if accept is not None and not accept(self._flow.remote[0]):
+            self._layer.stats.dropped += 1
+            self._transport.abort()  # banned while connected
+            return
         self._arm_idle()
         try:
             items = self._framer.feed(data)
@@ -163,8 +177,11 @@ class TransportLayer:
         on_message: MessageHandler,
         on_error: ErrorHandler,
         limits: TransportLimits | None = None,
+        accept_source: Callable[[str], bool] | None = None,
     ) -> None:
         self.on_message = on_message
+        self.accept_source = accept_source
+        """Asked with the peer's address before anything from it is read (bans)."""
         self.on_error = on_error
         self.limits = limits or TransportLimits()
         self.stats = TransportStats()

@@ -123,7 +123,7 @@ def test_max_forwards_zero_is_483_except_options(dispatcher: RequestDispatcher) 
 def test_services_take_over_their_method() -> None:
     seen: list[str] = []
 
-    def register(request: Request) -> Response | None:
+    def register(request: Request, flow: object) -> Response | None:
         seen.append(request.method)
         return None
 

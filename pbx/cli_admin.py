@@ -1,0 +1,284 @@
+"""``pbx ext``, ``pbx status``, ``pbx ban`` and ``pbx unban``: the office's admin by hand.
+
+Every command opens the shared database directly (the switch sees the changes: it reads
+extensions on each authentication and reloads bans and removals every few seconds). Bad
+input is one line on stderr and exit status 2, and changes nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import ipaddress
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+from sqlite_utils import Database
+
+from pbx.config import Settings
+from pbx.store.bans import active_bans, remove_ban
+from pbx.store.database import open_database
+from pbx.store.extensions import (
+    ExtensionError,
+    add_extension,
+    add_extensions,
+    generate_password,
+    list_extensions,
+    remove_extension,
+    set_password,
+)
+from pbx.store.registrations import load_bindings
+
+DEFAULT_DB = Settings().db
+
+
+def fail(message: str) -> NoReturn:
+    click.echo(f"pbx: {message}", err=True)
+    sys.exit(2)
+
+
+def db_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--db",
+        "db_path",
+        envvar="SWITCHBOARD_DB",
+        type=click.Path(path_type=Path, dir_okay=False),
+        default=DEFAULT_DB,
+        show_default=True,
+        help="the SQLite database the switch uses",
+    )(func)
+
+
+def _open(db_path: Path) -> Database:
+    try:
+        return open_database(db_path)
+    except Exception as exc:  # sqlite3.Error, OSError: one line for the admin
+        fail(f"cannot open {db_path}: {exc}")
+
+
+@click.group()
+def ext() -> None:
+    """Extensions: the numbers phones register as."""
+
+
+@ext.command("add")
+@click.argument("number")
+@click.option("--name", default="", help="display name shown on calls")
+@click.option("--password", default=None, help="SIP password (one is generated when omitted)")
+@db_option
+def ext_add(number: str, name: str, password: str | None, db_path: Path) -> None:
+    """Create an extension; prints a generated password once."""
+    generated = password is None
+    secret = generate_password() if password is None else password
+    db = _open(db_path)
+    try:
+        add_extension(db, number=number, name=name, password=secret, now=time.time())
+    except ExtensionError as exc:
+        fail(str(exc))
+    click.echo(f"extension {number} created")
+    if generated:
+        click.echo(f"password: {secret}")
+        click.echo("(shown once: only a hash of it is stored)", err=True)
+
+
+@ext.command("list")
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@db_option
+def ext_list(as_json: bool, db_path: Path) -> None:
+    """List extensions and how many phones each has registered."""
+    db = _open(db_path)
+    now = time.time()
+    counts: dict[str, int] = {}
+    for binding in load_bindings(db, now=now):
+        counts[binding.aor] = counts.get(binding.aor, 0) + 1
+    rows = [
+        {
+            "number": e.number,
+            "name": e.display_name,
+            "registered": counts.get(e.number, 0),
+            "outbound_allowed": e.outbound_allowed,
+            "auth_algorithm": e.last_auth_algorithm,
+        }
+        for e in list_extensions(db)
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no extensions yet: pbx ext add 201 --name 'Reception'")
+        return
+    click.echo(f"{'number':<8} {'name':<24} {'phones':>6}  auth")
+    for row in rows:
+        click.echo(
+            f"{row['number']:<8} {row['name']:<24} {row['registered']:>6}  "
+            f"{row['auth_algorithm'] or '-'}"
+        )
+
+
+@ext.command("rm")
+@click.argument("number")
+@db_option
+def ext_rm(number: str, db_path: Path) -> None:
+    """Remove an extension and its registrations."""
+    db = _open(db_path)
+    try:
+        remove_extension(db, number)
+    except ExtensionError as exc:
+        fail(str(exc))
+    click.echo(f"extension {number} removed")
+
+
+@ext.command("passwd")
+@click.argument("number")
+@click.option("--password", default=None, help="the new password (generated when omitted)")
+@db_option
+def ext_passwd(number: str, password: str | None, db_path: Path) -> None:
+    """Set a new SIP password; prints a generated one once."""
+    secret = generate_password() if password is None else password
+    db = _open(db_path)
+    try:
+        set_password(db, number, secret, now=time.time())
+    except ExtensionError as exc:
+        fail(str(exc))
+    click.echo(f"password of {number} changed")
+    if password is None:
+        click.echo(f"password: {secret}")
+
+
+@ext.command("import")
+@click.argument("csv_file", type=click.Path(path_type=Path, dir_okay=False))
+@db_option
+def ext_import(csv_file: Path, db_path: Path) -> None:
+    """Create extensions from CSV rows number,name,password: all of them or none.
+
+    An empty password is generated, and the generated ones are printed once.
+    """
+    try:
+        with csv_file.open(newline="", encoding="utf-8") as handle:
+            raw_rows = list(csv.reader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        fail(f"cannot read {csv_file}: {exc}")
+    first_row = 1
+    if raw_rows and [c.strip().lower() for c in raw_rows[0]][:3] == ["number", "name", "password"]:
+        raw_rows = raw_rows[1:]
+        first_row = 2
+    rows: list[tuple[str, str, str]] = []
+    generated: list[tuple[str, str]] = []
+    for line, raw in enumerate(raw_rows, start=first_row):
+        if not raw or not any(cell.strip() for cell in raw):
+            continue
+        if len(raw) != 3:
+            fail(f"{csv_file}: row {line}: expected 3 columns number,name,password")
+        number, name, password = (cell.strip() for cell in raw)
+        if not password:
+            password = generate_password()
+            generated.append((number, password))
+        rows.append((number, name, password))
+    if not rows:
+        fail(f"{csv_file}: no extensions in it")
+    db = _open(db_path)
+    try:
+        count = add_extensions(db, rows, now=time.time(), first_row=first_row)
+    except ExtensionError as exc:
+        fail(f"{csv_file}: {exc}; nothing was imported")
+    click.echo(f"{count} extensions imported")
+    for number, password in generated:
+        click.echo(f"{number} password: {password}")
+
+
+def _status(db: Database, now: float) -> dict[str, Any]:
+    registrations = [
+        {
+            "extension": b.aor,
+            "contact": b.contact,
+            "source": f"{b.transport.lower()}:{_hostport(b.received_host, b.received_port)}",
+            "expires_in": max(0, round(b.expires_at - now)),
+            "expires_at": b.expires_at,
+            "user_agent": b.user_agent,
+            "instance_id": b.instance_id,
+            "reachable": b.reachable,
+            "rtt_ms": b.rtt_ms,
+            "auth_algorithm": b.auth_algorithm,
+        }
+        for b in load_bindings(db, now=now)
+    ]
+    bans = [
+        {
+            "address": ban.address,
+            "until": ban.until,
+            "remaining": max(0, round(ban.until - now)),
+            "failures": ban.failures,
+            "reason": ban.reason,
+        }
+        for ban in active_bans(db, now)
+    ]
+    return {"registrations": registrations, "bans": bans}
+
+
+def _hostport(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@db_option
+def status(as_json: bool, db_path: Path) -> None:
+    """Who is registered from where, until when; which addresses are banned."""
+    db = _open(db_path)
+    report = _status(db, time.time())
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    registrations = report["registrations"]
+    click.echo(f"{len(registrations)} registered contact(s)")
+    for r in registrations:
+        reach = {True: f"ok {r['rtt_ms']} ms", False: "UNREACHABLE", None: "-"}[r["reachable"]]
+        click.echo(
+            f"  {r['extension']:<8} {r['source']:<28} expires in {r['expires_in']:>5}s  "
+            f"{reach:<14} {r['user_agent'] or ''}"
+        )
+    if report["bans"]:
+        click.echo(f"{len(report['bans'])} banned address(es)")
+        for ban in report["bans"]:
+            click.echo(f"  {ban['address']:<40} {ban['remaining']:>6}s left  {ban['reason']}")
+
+
+@click.group()
+def ban() -> None:
+    """Addresses banned for failing authentication."""
+
+
+@ban.command("list")
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@db_option
+def ban_list(as_json: bool, db_path: Path) -> None:
+    """List the bans in force."""
+    bans = _status(_open(db_path), time.time())["bans"]
+    if as_json:
+        click.echo(json.dumps(bans, indent=2))
+        return
+    if not bans:
+        click.echo("no addresses are banned")
+    for entry in bans:
+        click.echo(f"{entry['address']:<40} {entry['remaining']:>6}s left  {entry['reason']}")
+
+
+@click.command()
+@click.argument("address")
+@db_option
+def unban(address: str, db_path: Path) -> None:
+    """Lift the ban on ADDRESS (the switch notices within a few seconds)."""
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        fail(f"not an IP address: {address!r}")
+    if not remove_ban(_open(db_path), address):
+        fail(f"{address} is not banned")
+    click.echo(f"{address} unbanned")
+
+
+COMMANDS = (ext, status, ban, unban)

@@ -1,0 +1,201 @@
+"""Extensions: numbers people dial and the digest secrets their phones prove.
+
+Only HA1 values are stored (RFC 7616 §3.4.2 allows a server to keep H(user:realm:pw)),
+one per algorithm we offer, so a stolen database file does not hand out passwords.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import string
+from dataclasses import dataclass
+
+from sqlite_utils import Database
+
+from pbx.sip.auth import DigestAlgorithm, compute_ha1
+from pbx.store.settings import sip_realm
+from pbx.store.transaction import write_transaction
+
+NUMBER_RE = re.compile(r"[0-9]{2,8}")
+MIN_PASSWORD_LENGTH = 12
+GENERATED_PASSWORD_LENGTH = 20
+MAX_NAME_LENGTH = 64
+_PASSWORD_ALPHABET = string.ascii_letters + string.digits
+
+
+class ExtensionError(ValueError):
+    """A request the admin made that cannot be done; the message says why, in one line."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Extension:
+    number: str
+    display_name: str
+    outbound_allowed: bool
+    last_auth_algorithm: str | None
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSecrets:
+    """What the registrar needs to verify a phone: HA1 per algorithm base."""
+
+    ha1_md5: str
+    ha1_sha256: str
+
+    def ha1_for(self, algorithm: DigestAlgorithm) -> str:
+        return self.ha1_sha256 if algorithm.base is DigestAlgorithm.SHA_256 else self.ha1_md5
+
+
+def generate_password() -> str:
+    """20 letters and digits (~119 bits): typed once into a phone, never guessed."""
+    return "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(GENERATED_PASSWORD_LENGTH))
+
+
+def check_number(number: str) -> str:
+    if not NUMBER_RE.fullmatch(number):
+        raise ExtensionError(f"extension number must be 2 to 8 digits, not {number!r}")
+    return number
+
+
+def check_name(name: str) -> str:
+    if len(name) > MAX_NAME_LENGTH:
+        raise ExtensionError(f"name is longer than {MAX_NAME_LENGTH} characters")
+    if any(ch in name for ch in '"\\\r\n\0') or not name.isprintable():
+        raise ExtensionError("name may not contain quotes, backslashes or control characters")
+    return name.strip()
+
+
+def check_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ExtensionError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    if not password.isprintable() or password != password.strip():
+        raise ExtensionError("password may not contain control characters or edge spaces")
+    return password
+
+
+def _ha1s(number: str, realm: str, password: str) -> tuple[str, str]:
+    return (
+        compute_ha1(username=number, realm=realm, password=password, algorithm=DigestAlgorithm.MD5),
+        compute_ha1(
+            username=number, realm=realm, password=password, algorithm=DigestAlgorithm.SHA_256
+        ),
+    )
+
+
+def add_extension(
+    db: Database,
+    *,
+    number: str,
+    name: str,
+    password: str,
+    now: float,
+    keep_password: bool = False,
+) -> Extension:
+    """Create an extension; ExtensionError (and no change) on bad input or a duplicate."""
+    check_number(number)
+    name = check_name(name)
+    check_password(password)
+    with write_transaction(db):
+        if get_extension(db, number) is not None:
+            raise ExtensionError(f"extension {number} already exists")
+        md5, sha256 = _ha1s(number, sip_realm(db), password)
+        db.execute(
+            "INSERT INTO extensions (number, display_name, ha1_md5, ha1_sha256, "
+            "provisioning_password, outbound_allowed, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, 1, ?, ?)",
+            [number, name, md5, sha256, password if keep_password else None, now, now],
+        )
+    extension = get_extension(db, number)
+    assert extension is not None
+    return extension
+
+
+def add_extensions(
+    db: Database, rows: list[tuple[str, str, str]], *, now: float, first_row: int = 1
+) -> int:
+    """Create many extensions in one transaction: all of them, or none on any error."""
+    seen: set[str] = set()
+    for line, (number, name, password) in enumerate(rows, start=first_row):
+        try:
+            check_number(number)
+            check_name(name)
+            check_password(password)
+        except ExtensionError as exc:
+            raise ExtensionError(f"row {line}: {exc}") from None
+        if number in seen:
+            raise ExtensionError(f"row {line}: extension {number} appears twice")
+        seen.add(number)
+    with write_transaction(db):
+        for line, (number, name, password) in enumerate(rows, start=first_row):
+            try:
+                add_extension(db, number=number, name=name, password=password, now=now)
+            except ExtensionError as exc:
+                raise ExtensionError(f"row {line}: {exc}") from None
+    return len(rows)
+
+
+def set_password(db: Database, number: str, password: str, *, now: float) -> None:
+    check_password(password)
+    with write_transaction(db):
+        if get_extension(db, number) is None:
+            raise ExtensionError(f"no extension {number}")
+        md5, sha256 = _ha1s(number, sip_realm(db), password)
+        db.execute(
+            "UPDATE extensions SET ha1_md5 = ?, ha1_sha256 = ?, provisioning_password = NULL, "
+            "updated_at = ? WHERE number = ?",
+            [md5, sha256, now, number],
+        )
+
+
+def remove_extension(db: Database, number: str) -> None:
+    with write_transaction(db):
+        if get_extension(db, number) is None:
+            raise ExtensionError(f"no extension {number}")
+        db.execute("DELETE FROM registrations WHERE aor = ?", [number])
+        db.execute("DELETE FROM extensions WHERE number = ?", [number])
+
+
+_COLUMNS = "number, display_name, outbound_allowed, last_auth_algorithm, created_at, updated_at"
+
+
+def _extension(row: tuple[object, ...]) -> Extension:
+    number, name, outbound, algorithm, created, updated = row
+    return Extension(
+        number=str(number),
+        display_name=str(name or ""),
+        outbound_allowed=bool(outbound),
+        last_auth_algorithm=None if algorithm is None else str(algorithm),
+        created_at=float(created or 0.0),  # type: ignore[arg-type]
+        updated_at=float(updated or 0.0),  # type: ignore[arg-type]
+    )
+
+
+def get_extension(db: Database, number: str) -> Extension | None:
+    row = db.execute(f"SELECT {_COLUMNS} FROM extensions WHERE number = ?", [number]).fetchone()
+    return None if row is None else _extension(row)
+
+
+def list_extensions(db: Database) -> list[Extension]:
+    rows = db.execute(
+        f"SELECT {_COLUMNS} FROM extensions ORDER BY length(number), number"
+    ).fetchall()
+    return [_extension(row) for row in rows]
+
+
+def stored_secrets(db: Database, number: str) -> StoredSecrets | None:
+    """The HA1 pair for ``number`` (the registrar's one read per authenticated request)."""
+    row = db.execute(
+        "SELECT ha1_md5, ha1_sha256 FROM extensions WHERE number = ?", [number]
+    ).fetchone()
+    return None if row is None else StoredSecrets(str(row[0]), str(row[1]))
+
+
+def record_auth_algorithm(db: Database, number: str, algorithm: str) -> None:
+    db.execute(
+        "UPDATE extensions SET last_auth_algorithm = ? WHERE number = ? "
+        "AND last_auth_algorithm IS NOT ?",
+        [algorithm, number, algorithm],
+    )

@@ -1,0 +1,123 @@
+"""The schema, as numbered migrations recorded in the database itself.
+
+Each migration runs once, in its own write transaction together with the row that
+records it, so a crash mid-migration leaves the file as it was before. Append new
+migrations to MIGRATIONS; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+
+from sqlite_utils import Database
+
+from pbx.store.transaction import write_transaction
+
+DEFAULT_REALM = "switchboard"
+
+
+def _0001_extensions_and_location(db: Database) -> None:
+    db.table("extensions").create(
+        {
+            "number": str,
+            "display_name": str,
+            # H(number:realm:password) per RFC 7616 for each algorithm we offer; the
+            # password itself is not kept unless the admin asks (provisioning).
+            "ha1_md5": str,
+            "ha1_sha256": str,
+            "provisioning_password": str,
+            "voicemail_pin": str,
+            "outbound_allowed": int,
+            "last_auth_algorithm": str,
+            "created_at": float,
+            "updated_at": float,
+        },
+        pk="number",
+        not_null={"number", "display_name", "ha1_md5", "ha1_sha256", "outbound_allowed"},
+        defaults={"display_name": "", "outbound_allowed": 1},
+    )
+    db.table("registrations").create(
+        {
+            "id": int,
+            "aor": str,
+            # What identifies the binding: +sip.instance (with reg-id) or the contact URI.
+            "binding_key": str,
+            "contact": str,
+            "expires_at": float,
+            "q": float,
+            "received_host": str,
+            "received_port": int,
+            "transport": str,
+            "local_host": str,
+            "local_port": int,
+            "instance_id": str,
+            "reg_id": int,
+            "user_agent": str,
+            "call_id": str,
+            "cseq": int,
+            "path": str,
+            "auth_algorithm": str,
+            "registered_at": float,
+            "reachable": int,
+            "rtt_ms": float,
+            "qualified_at": float,
+        },
+        pk="id",
+        not_null={
+            "aor",
+            "binding_key",
+            "contact",
+            "expires_at",
+            "received_host",
+            "received_port",
+            "transport",
+            "call_id",
+            "cseq",
+            "registered_at",
+        },
+        foreign_keys=[("aor", "extensions", "number")],
+    )
+    db.execute("CREATE UNIQUE INDEX registrations_binding ON registrations (aor, binding_key)")
+    db.execute("CREATE INDEX registrations_expiry ON registrations (expires_at)")
+    db.table("source_bans").create(
+        {"address": str, "banned_at": float, "until": float, "failures": int, "reason": str},
+        pk="address",
+        not_null={"address", "banned_at", "until"},
+    )
+    db.table("settings").create({"key": str, "value": str}, pk="key", not_null={"value"})
+    db.table("settings").insert_all(
+        [
+            # The digest realm is part of every stored HA1, so it is fixed when the file is made.
+            {"key": "sip_realm", "value": DEFAULT_REALM},
+            # Signs nonces, so challenges stay valid across a restart of the switch.
+            {"key": "nonce_secret", "value": secrets.token_hex(32)},
+        ]
+    )
+
+
+Migration = Callable[[Database], None]
+
+MIGRATIONS: list[tuple[str, Migration]] = [
+    ("0001_extensions_and_location", _0001_extensions_and_location),
+]
+
+
+def apply_migrations(db: Database) -> list[str]:
+    """Run the migrations this file has not had yet; returns their names."""
+    applied: list[str] = []
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+    )
+    for name, migrate in MIGRATIONS:
+        with write_transaction(db):
+            # Checked inside the lock: two processes starting at once migrate once.
+            done = db.execute("SELECT 1 FROM _migrations WHERE name = ?", [name]).fetchone()
+            if done:
+                continue
+            migrate(db)
+            db.execute(
+                "INSERT INTO _migrations (name, applied_at) VALUES (?, datetime('now'))", [name]
+            )
+        applied.append(name)
+    return applied

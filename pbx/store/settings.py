@@ -1,0 +1,31 @@
+"""Settings kept in the database: the ones all three processes must agree on."""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+
+from pbx.store.migrations import DEFAULT_REALM
+
+
+def get_setting(db: Database, key: str) -> str | None:
+    row = db.execute("SELECT value FROM settings WHERE key = ?", [key]).fetchone()
+    return None if row is None else str(row[0])
+
+
+def set_setting(db: Database, key: str, value: str) -> None:
+    db.execute(
+        "INSERT INTO settings (key, value) VALUES (?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [key, value],
+    )
+
+
+def sip_realm(db: Database) -> str:
+    return get_setting(db, "sip_realm") or DEFAULT_REALM
+
+
+def nonce_secret(db: Database) -> bytes:
+    value = get_setting(db, "nonce_secret")
+    if value is None:  # pragma: no cover - the first migration writes it
+        raise RuntimeError("the database has no nonce secret; was it migrated?")
+    return bytes.fromhex(value)
