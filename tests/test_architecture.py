@@ -23,7 +23,7 @@ FORBIDDEN_IN_PURE = {
     "subprocess",
     "os",
 }
-PURE_PACKAGES = ["pbx/sip", "pbx/routing"]
+PURE_PACKAGES = ["pbx/sip", "pbx/media", "pbx/routing"]
 PURE_FILES = [
     "pbx/registrar/registrar.py",
     "pbx/registrar/location.py",
