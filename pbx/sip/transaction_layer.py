@@ -17,23 +17,30 @@ from pbx.sip.headers import Headers, Via
 from pbx.sip.message import Request, Response
 from pbx.sip.transaction import (
     MAGIC_COOKIE,
-    AnyTransaction,
-    ClientInviteTransaction,
     ClientKey,
-    ClientNonInviteTransaction,
     DeliverMessage,
     LegacyServerKey,
     Output,
-    ServerInviteTransaction,
     ServerKey,
-    ServerNonInviteTransaction,
-    ServerTransaction,
     Timer,
     TimerSettings,
     TransactionKey,
     TransactionState,
     TransportFailure,
 )
+from pbx.sip.transaction_client import (
+    ClientInviteTransaction,
+    ClientNonInviteTransaction,
+    ClientTransaction,
+)
+from pbx.sip.transaction_server import (
+    ServerInviteTransaction,
+    ServerNonInviteTransaction,
+    ServerTransaction,
+)
+
+AnyTransaction = ClientTransaction | ServerTransaction
+"""Any of the four machines, as the layer holds them by key."""
 
 # ---------------------------------------------------------------------------
 # Matching (§17.1.3, §17.2.3)

@@ -17,7 +17,6 @@ from pbx.sip.transaction import (
     LegacyServerKey,
     Output,
     SendMessage,
-    ServerInviteTransaction,
     ServerKey,
     Timer,
     TransactionState,
@@ -34,6 +33,7 @@ from pbx.sip.transaction_layer import (
     invite_key_for_cancel,
     server_key,
 )
+from pbx.sip.transaction_server import ServerInviteTransaction
 from pbx.sip.uri import parse_uri
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "sip"
