@@ -45,9 +45,12 @@ def run_sipp(
     workdir: Path,
     timeout_s: int = 60,
     extra: tuple[str, ...] = (),
+    local_ip: str = "127.0.0.1",
+    tag: str = "",
 ) -> SippResult:
     """Run ``calls`` calls of a scenario at ``rate`` per second; returns the counters."""
-    stat_file = workdir / f"{scenario}-{transport}-stats.csv"
+    stem = f"{scenario}-{transport}{tag}"
+    stat_file = workdir / f"{stem}-stats.csv"
     args = [
         sipp,
         f"{target[0]}:{target[1]}",
@@ -56,7 +59,7 @@ def run_sipp(
         "-t",
         transport,
         "-i",
-        "127.0.0.1",
+        local_ip,
         "-p",
         str(free_port()),
         "-m",
@@ -75,7 +78,7 @@ def run_sipp(
         "-nostdin",
         "-trace_screen",
         "-screen_file",
-        str(workdir / f"{scenario}-{transport}-screen.txt"),
+        str(workdir / f"{stem}-screen.txt"),
         "-trace_stat",
         "-stf",
         str(stat_file),
@@ -100,7 +103,7 @@ def run_sipp(
             row = dict(zip(header, last, strict=False))
             successful = int(row.get("SuccessfulCall(C)", "0") or 0)
             failed = int(row.get("FailedCall(C)", "0") or 0)
-    screen = workdir / f"{scenario}-{transport}-screen.txt"
+    screen = workdir / f"{stem}-screen.txt"
     output = (
         proc.stdout + proc.stderr + (screen.read_text(errors="replace") if screen.exists() else "")
     )
