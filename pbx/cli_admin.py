@@ -69,20 +69,35 @@ def ext() -> None:
 @click.argument("number")
 @click.option("--name", default="", help="display name shown on calls")
 @click.option("--password", default=None, help="SIP password (one is generated when omitted)")
+@click.option(
+    "--keep-password",
+    is_flag=True,
+    help="also keep the password itself, so the web admin can provision the phone with it",
+)
 @db_option
-def ext_add(number: str, name: str, password: str | None, db_path: Path) -> None:
+def ext_add(
+    number: str, name: str, password: str | None, keep_password: bool, db_path: Path
+) -> None:
     """Create an extension; prints a generated password once."""
     generated = password is None
     secret = generate_password() if password is None else password
     db = _open(db_path)
     try:
-        add_extension(db, number=number, name=name, password=secret, now=time.time())
+        add_extension(
+            db,
+            number=number,
+            name=name,
+            password=secret,
+            now=time.time(),
+            keep_password=keep_password,
+        )
     except ExtensionError as exc:
         fail(str(exc))
     click.echo(f"extension {number} created")
     if generated:
         click.echo(f"password: {secret}")
-        click.echo("(shown once: only a hash of it is stored)", err=True)
+        if not keep_password:
+            click.echo("(shown once: only a hash of it is stored)", err=True)
 
 
 @ext.command("list")

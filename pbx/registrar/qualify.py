@@ -81,9 +81,11 @@ class Qualifier:
             seen.add(ident)
             next_at = self._next.get(ident)
             if next_at is None:
-                # A new binding is probed soon, staggered so a storm of registrations
-                # does not become a storm of OPTIONS.
-                self._next[ident] = now + 1.0 + (crc32(repr(ident).encode()) % 1000) / 1000.0
+                # A binding that just registered was reachable a moment ago; its first probe
+                # comes at a point within the first interval that depends on its identity,
+                # so a storm of registrations does not turn into a storm of OPTIONS.
+                spread = (crc32(repr(ident).encode()) % 1000) / 1000.0
+                self._next[ident] = now + min(self.interval, 1.0 + spread * self.interval)
                 continue
             if next_at > now or self._is_pending(ident):
                 continue

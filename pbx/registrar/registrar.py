@@ -9,7 +9,7 @@ process) and randomness are arguments.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from email.utils import formatdate
 
 from pbx.registrar.location import Location
@@ -200,16 +200,9 @@ class Registrar:
                 if existing is not None:
                     changes.removed[key] = existing
                 continue
-            binding = self._binding(request, flow, aor, contact, key, expires, algorithm, now)
-            if existing is not None:
-                # A refresh keeps what qualify learnt until the next probe says otherwise.
-                binding = replace(
-                    binding,
-                    reachable=existing.reachable,
-                    rtt_ms=existing.rtt_ms,
-                    qualified_at=existing.qualified_at,
-                )
-            changes.saved[key] = binding
+            changes.saved[key] = self._binding(
+                request, flow, aor, contact, key, expires, algorithm, now, existing
+            )
 
         # Keep at most max_contacts: the least recently registered give way.
         remaining = {k: b for k, b in current.items() if k not in changes.removed}
@@ -241,6 +234,7 @@ class Registrar:
         expires: int,
         algorithm: str,
         now: float,
+        existing: Binding | None,
     ) -> Binding:
         q_text = contact.param("q")
         reg_id = contact.param("reg-id")
@@ -263,6 +257,10 @@ class Registrar:
             path=tuple(request.headers.values("path")),
             auth_algorithm=algorithm,
             registered_at=now,
+            # A refresh keeps what qualify learnt until the next probe says otherwise.
+            reachable=None if existing is None else existing.reachable,
+            rtt_ms=None if existing is None else existing.rtt_ms,
+            qualified_at=None if existing is None else existing.qualified_at,
         )
 
     # -- responses -------------------------------------------------------------------------

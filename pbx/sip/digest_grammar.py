@@ -80,12 +80,13 @@ def check_text(field: str, value: str, *, allow_empty: bool = True) -> None:
         raise ValueError(f"{field} contains a control character or a lone surrogate")
 
 
+# Controls but HTAB, DEL, and lone surrogates (which cannot be encoded as UTF-8).
+_BAD_CHAR_RE = re.compile("[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]")
+
+
 def _bad_char_index(value: str) -> int | None:
-    for index, char in enumerate(value):
-        code = ord(char)
-        if (code < 0x20 and char != "\t") or code == 0x7F or 0xD800 <= code <= 0xDFFF:
-            return index
-    return None
+    match = _BAD_CHAR_RE.search(value)
+    return None if match is None else match.start()
 
 
 def _quote(value: str) -> str:
@@ -259,6 +260,9 @@ def _parse_digest_params(value: str, what: str, known: frozenset[str]) -> dict[s
         raise _bad(what, "scheme is not Digest")
     if index < len(value) and value[index] not in _WSP:
         raise _bad(what, "scheme is not Digest")
+    fast = _parse_params_fast(value, index, known)
+    if fast is not None:
+        return fast
     params: dict[str, str] = {}
     count = 0
     while True:
@@ -300,6 +304,36 @@ def _parse_digest_params(value: str, what: str, known: frozenset[str]) -> dict[s
     if not params:
         raise _bad(what, "no parameters")
     return params
+
+
+# One well-formed auth-param and its separator: what every phone sends. Anything else takes
+# the careful path above, which also words the error.
+_PARAM_RE = re.compile(
+    r"[ \t]*([A-Za-z0-9\-.!%*_+`'~]+)[ \t]*=[ \t]*"
+    r"(?:\"((?:[^\"\\]|\\.)*)\"|([^,\" \t]+))[ \t]*(?:,|$)"
+)
+_QUOTED_PAIR_RE = re.compile(r"\\(.)")
+
+
+def _parse_params_fast(value: str, index: int, known: frozenset[str]) -> dict[str, str] | None:
+    """The common case in one regex per parameter; None sends it to the careful parser."""
+    params: dict[str, str] = {}
+    end = len(value)
+    match_param = _PARAM_RE.match
+    while index < end:
+        match = match_param(value, index)
+        if match is None:
+            return None
+        name, quoted, bare = match.groups()
+        folded = name.lower()
+        if folded in params or len(params) >= MAX_AUTH_PARAMS:
+            return None  # repeats and overlong lists: let the careful parser decide
+        if quoted is not None:
+            params[folded] = _QUOTED_PAIR_RE.sub(r"\1", quoted) if "\\" in quoted else quoted
+        else:
+            params[folded] = bare
+        index = match.end()
+    return params or None
 
 
 _CREDENTIAL_PARAMS = frozenset(

@@ -30,6 +30,7 @@ from pbx.sip.headers import (
     parse_name_addr_list,
     parse_token_list,
     parse_via_list,
+    split_comma_list,
 )
 from pbx.sip.status import reason_phrase
 from pbx.sip.uri import SipUri, Uri, parse_uri
@@ -461,6 +462,31 @@ def _check_and_cache(
 
 # ---------------------------------------------------------------------------
 # Building
+
+
+def with_top_via(request: Request, via: Via) -> Request:
+    """``request`` with its first Via replaced by ``via`` (the §18.2.1 received/rport stamp).
+
+    Every parsed view but the Vias carries over, so a stamped request is not parsed again.
+    """
+    headers = request.headers
+    index = headers._keys.index("via")
+    name, value = headers._fields[index]
+    if "," in value:
+        value = ", ".join([str(via), *split_comma_list(value)[1:]])
+    else:
+        value = str(via)
+    fields = (*headers._fields[:index], (name, value), *headers._fields[index + 1 :])
+    stamped = Request(
+        method=request.method,
+        uri=request.uri,
+        version=request.version,
+        headers=Headers._from_parts(fields, headers._keys),
+        body=request.body,
+    )
+    stamped._cache.update(request._cache)
+    stamped._cache["vias"] = [via, *request.vias[1:]]
+    return stamped
 
 
 def make_response(

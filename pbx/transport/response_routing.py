@@ -8,10 +8,9 @@ address those parameters name, or back over the connection it came on.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import replace
 
-from pbx.sip.headers import Headers, Via, header_key, split_comma_list
-from pbx.sip.message import Request
+from pbx.sip.headers import Via
+from pbx.sip.message import Request, with_top_via
 from pbx.transport.flow import Destination, Flow
 
 DEFAULT_PORTS = {"UDP": 5060, "TCP": 5060, "SCTP": 5060, "TLS": 5061, "WS": 80, "WSS": 443}
@@ -42,19 +41,7 @@ def stamp_received(request: Request, flow: Flow) -> Request:
     stamped = top.with_param("received", source_host)
     if wants_rport:
         stamped = stamped.with_param("rport", str(source_port))
-    return replace(request, headers=_replace_top_via(request.headers, stamped))
-
-
-def _replace_top_via(headers: Headers, via: Via) -> Headers:
-    fields: list[tuple[str, str]] = []
-    done = False
-    for name, value in headers:
-        if not done and header_key(name) == "via":
-            parts = split_comma_list(value) if "," in value else [value]
-            value = ", ".join([str(via), *parts[1:]])
-            done = True
-        fields.append((name, value))
-    return Headers(fields)
+    return with_top_via(request, stamped)
 
 
 def response_destination(top_via: Via, flow: Flow | None) -> Destination:

@@ -115,3 +115,11 @@ def test_the_database_comes_from_the_environment(tmp_path: Path) -> None:
     db = tmp_path / "env.db"
     result = CliRunner().invoke(main, ["ext", "add", "201"], env={"SWITCHBOARD_DB": str(db)})
     assert result.exit_code == 0 and db.exists()
+
+
+def test_the_password_is_kept_only_when_the_admin_asks(run) -> None:  # type: ignore[no-untyped-def]
+    run("ext", "add", "201", "--password", "hashed-only-password")
+    run("ext", "add", "202", "--password", "kept-for-provisioning", "--keep-password")
+    db = open_database(run.db)
+    rows = dict(db.execute("SELECT number, provisioning_password FROM extensions").fetchall())
+    assert rows == {"201": None, "202": "kept-for-provisioning"}
