@@ -472,10 +472,8 @@ def with_top_via(request: Request, via: Via) -> Request:
     headers = request.headers
     index = headers._keys.index("via")
     name, value = headers._fields[index]
-    if "," in value:
-        value = ", ".join([str(via), *split_comma_list(value)[1:]])
-    else:
-        value = str(via)
+    rest = split_comma_list(value)[1:] if "," in value else []
+    value = ", ".join([str(via), *rest])
     fields = (*headers._fields[:index], (name, value), *headers._fields[index + 1 :])
     stamped = Request(
         method=request.method,
