@@ -133,21 +133,25 @@ class RegistrarService:
     def accept_source(self, host: str) -> bool:
         return not self.guard.is_banned(host, self._clock.wall())
 
+    def record_auth_failure(self, host: str, now: float) -> None:
+        """A failed authentication anywhere (REGISTER, INVITE, MESSAGE) counts toward a ban."""
+        ban = self.guard.record_failure(host, now)
+        if ban is not None:
+            log.warning(
+                "event=source_banned address=%s until=%.0f reason=%r",
+                ban.address,
+                ban.until,
+                ban.reason,
+            )
+            self._bans.append(ban)
+            self._schedule_flush()
+
     def handle_register(self, request: Request, flow: Flow | None) -> Response | None:
         assert flow is not None
         now = self._clock.wall()
         outcome = self.registrar.handle(request, flow, now)
         if outcome.auth_failed:
-            ban = self.guard.record_failure(flow.remote[0], now)
-            if ban is not None:
-                log.warning(
-                    "event=source_banned address=%s until=%.0f reason=%r",
-                    ban.address,
-                    ban.until,
-                    ban.reason,
-                )
-                self._bans.append(ban)
-                self._schedule_flush()
+            self.record_auth_failure(flow.remote[0], now)
         user, algorithm = outcome.user, outcome.algorithm
         if user and algorithm and self._known_algorithms.get(user) != algorithm:
             self._known_algorithms[user] = algorithm

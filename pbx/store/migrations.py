@@ -96,10 +96,48 @@ def _0001_extensions_and_location(db: Database) -> None:
     )
 
 
+def _0002_calls(db: Database) -> None:
+    # Every call, answered or not (the CDR): who called whom, when, how it ended, which codecs.
+    db.table("call_records").create(
+        {
+            "id": int,
+            "call_id": str,
+            "caller": str,
+            "callee": str,
+            "started_at": float,
+            "answered_at": float,
+            "ended_at": float,
+            "end_reason": str,
+            "status": int,
+            "caller_codec": str,
+            "callee_codec": str,
+        },
+        pk="id",
+        not_null={"call_id", "caller", "callee", "started_at", "ended_at", "end_reason"},
+    )
+    db.execute("CREATE INDEX call_records_started ON call_records (started_at)")
+    # Calls in progress, for `pbx status` and the web admin; rows go when the call ends.
+    db.table("active_calls").create(
+        {
+            "call_id": str,
+            "caller": str,
+            "callee": str,
+            "state": str,
+            "started_at": float,
+            "answered_at": float,
+            "caller_media": str,
+            "callee_media": str,
+        },
+        pk="call_id",
+        not_null={"caller", "callee", "state", "started_at"},
+    )
+
+
 Migration = Callable[[Database], None]
 
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_extensions_and_location", _0001_extensions_and_location),
+    ("0002_calls", _0002_calls),
 ]
 
 

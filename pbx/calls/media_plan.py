@@ -1,0 +1,158 @@
+"""How a call's SDP is rewritten so that its media flows through the switch's relay.
+
+Pure. The caller's offer becomes a new offer to the callee naming the relay's leg-b address;
+the callee's answer becomes the answer to the caller naming leg a. When the two phones share
+no G.711 law, each side keeps its own and the relay transcodes (both laws are offered to the
+callee so this rarely happens). What each relay leg must do is returned alongside.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pbx.media.offer_answer import answer_for, make_offer
+from pbx.sip.errors import SipError
+from pbx.sip.sdp import (
+    PCMA,
+    PCMU,
+    TELEPHONE_EVENT,
+    Codec,
+    Direction,
+    MediaDescription,
+    SessionDescription,
+)
+
+G711 = (PCMU, PCMA)
+
+
+class NoCommonMedia(SipError):
+    """Nothing in the offer can flow: the INVITE gets 488 (RFC 3261 §13.3.1.1)."""
+
+    def __init__(self, reason: str = "Not Acceptable Here") -> None:
+        super().__init__(reason, status=488)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LegMedia:
+    """What a relay leg needs: where the phone said to send, and the payload types it uses."""
+
+    remote: tuple[str, int] | None
+    """From the phone's SDP; None when it is on hold with no address (the relay latches)."""
+    audio_pt: int
+    encoding: str
+    dtmf_pt: int | None
+
+
+def audio_of(sdp: SessionDescription) -> MediaDescription:
+    for media in sdp.media:
+        if media.media_type.lower() == "audio" and media.port:
+            return media
+    raise NoCommonMedia()
+
+
+def _g711(codecs: tuple[Codec, ...]) -> list[Codec]:
+    return [c for c in codecs if any(c.same_format(g) for g in G711)]
+
+
+def _remote(sdp: SessionDescription, media: MediaDescription) -> tuple[str, int] | None:
+    connection = sdp.connection_of(media)
+    if connection is None or connection.is_hold or not media.port:
+        return None
+    return (connection.address, media.port)
+
+
+def _dtmf(codecs: tuple[Codec, ...]) -> int | None:
+    for codec in codecs:
+        if codec.is_telephone_event and codec.clock_rate == 8000:
+            return codec.payload_type
+    return None
+
+
+def offer_to_callee(
+    offer: SessionDescription,
+    *,
+    address: str,
+    port: int,
+    session_id: str,
+    version: int,
+) -> SessionDescription:
+    """The caller's audio codecs we can carry, then the other G.711 law (for transcoding)."""
+    media = audio_of(offer)
+    codecs = _g711(media.codecs)
+    if not codecs:
+        raise NoCommonMedia()
+    # Static payload types keep their numbers; dynamic ones are ours to choose anyway.
+    offered = [next(g for g in G711 if c.same_format(g)) for c in codecs]
+    for law in G711:
+        if law not in offered:
+            offered.append(law)
+    direction = offer.direction_of(media)
+    connection = offer.connection_of(media)
+    if connection is not None and connection.is_hold:
+        direction = Direction.of(sends=False, receives=direction.receives)
+    return make_offer(
+        codecs=offered,
+        address=address,
+        port=port,
+        session_id=session_id,
+        session_version=version,
+        telephone_event=TELEPHONE_EVENT,
+        direction=direction,
+        username="switchboard",
+    )
+
+
+def answer_to_caller(
+    offer: SessionDescription,
+    callee_answer: SessionDescription,
+    *,
+    address: str,
+    port: int,
+    session_id: str,
+    version: int,
+) -> tuple[SessionDescription, LegMedia, LegMedia]:
+    """The answer for the caller, and the relay settings for leg a (caller) and b (callee)."""
+    caller_media = audio_of(offer)
+    callee_media = audio_of(callee_answer)
+    callee_codecs = _g711(callee_media.codecs)
+    caller_codecs = _g711(caller_media.codecs)
+    if not callee_codecs or not caller_codecs:
+        raise NoCommonMedia()
+    chosen = callee_codecs[0]
+    # The caller keeps the callee's law when it offered it; otherwise its own first (transcoded).
+    same = [c for c in caller_codecs if c.same_format(chosen)]
+    caller_codec = same[0] if same else caller_codecs[0]
+    callee_dtmf = _dtmf(callee_media.codecs)
+    answer = answer_for(
+        offer,
+        supported=[caller_codec],
+        telephone_event=callee_dtmf is not None,
+        address=address,
+        ports=[port if m is caller_media else 0 for m in offer.media],
+        session_id=session_id,
+        session_version=version,
+        username="switchboard",
+    )
+    answered_audio = audio_of(answer)
+    leg_a = LegMedia(
+        remote=_remote(offer, caller_media),
+        audio_pt=caller_codec.payload_type,
+        encoding=caller_codec.encoding_name.upper(),
+        dtmf_pt=_dtmf(answered_audio.codecs),
+    )
+    leg_b = LegMedia(
+        remote=_remote(callee_answer, callee_media),
+        audio_pt=chosen.payload_type,
+        encoding=chosen.encoding_name.upper(),
+        dtmf_pt=callee_dtmf,
+    )
+    return answer, leg_a, leg_b
+
+
+def parse_body(content_type: str | None, body: bytes) -> SessionDescription | None:
+    """The SDP of a message body, None without one; SipParseError (400) when it is broken."""
+    if not body or content_type is None:
+        return None
+    if content_type.split(";")[0].strip().lower() != "application/sdp":
+        return None
+    return SessionDescription.parse(body)

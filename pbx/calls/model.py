@@ -1,0 +1,90 @@
+"""The state of one call through the B2BUA: the caller's leg (A) and the callee branches (B).
+
+Plain mutable records owned by the call service; each leg keeps its own dialog (RFC 3261 §12),
+so the two sides never see each other's Call-ID, tags or Contact.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from pbx.calls.media_plan import LegMedia
+from pbx.sip.dialog import Dialog
+from pbx.sip.message import Request, Response
+from pbx.sip.sdp import SessionDescription
+from pbx.sip.transaction import ClientKey, LegacyServerKey, ServerKey
+from pbx.store.records import Binding
+from pbx.transport.flow import Destination, Flow
+
+ServerTxKey = ServerKey | LegacyServerKey
+
+
+class CallState(enum.Enum):
+    ROUTING = "routing"
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    ENDED = "ended"
+
+
+@dataclass(slots=True, kw_only=True)
+class Branch:
+    """One INVITE to one registered contact of the callee (parallel forking)."""
+
+    key: ClientKey
+    invite: Request
+    binding: Binding
+    destination: Destination
+    dialog: Dialog | None = None
+    final_status: int | None = None
+    rseq_acked: int = 0
+
+
+@dataclass(slots=True, kw_only=True)
+class Forwarded:
+    """A request we relayed into the other leg, waiting for its final response."""
+
+    call: Call
+    from_side: str
+    """'a' or 'b': where the original came from (its response goes back there)."""
+    server_key: ServerTxKey | None
+    """None for the switch's own requests (session refresh)."""
+    request: Request | None
+    offer: SessionDescription | None
+
+
+@dataclass(slots=True, kw_only=True)
+class Call:
+    caller: str
+    callee: str
+    a_invite: Request
+    a_key: ServerTxKey
+    a_flow: Flow
+    a_tag: str
+    b_call_id: str
+    b_from_tag: str
+    started_at: float
+    state: CallState = CallState.ROUTING
+    a_dialog: Dialog | None = None
+    branches: dict[ClientKey, Branch] = field(default_factory=dict)
+    answered: Branch | None = None
+    relay: Any = None
+    offer_a: SessionDescription | None = None
+    sdp_version: int = 1
+    answered_at: float | None = None
+    end_reason: str | None = None
+    final_status: int | None = None
+    leg_a: LegMedia | None = None
+    leg_b: LegMedia | None = None
+    early_media_sent: bool = False
+    ringing_sent: bool = False
+    a_reliable: bool = False
+    a_rseq: int = 0
+    ok_to_a: Response | None = None
+    timers: dict[str, Any] = field(default_factory=dict)
+    last_sdp_to: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def a_call_id(self) -> str:
+        return self.a_invite.call_id
