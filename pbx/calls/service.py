@@ -53,11 +53,11 @@ from pbx.sip.sdp import SessionDescription
 from pbx.sip.transaction import (
     MAGIC_COOKIE,
     ClientKey,
-    LegacyServerKey,
-    ServerKey,
     DeliverMessage,
+    LegacyServerKey,
     Output,
     SendMessage,
+    ServerKey,
     TransactionTerminated,
     TransactionTimeout,
     TransportErrorReported,
@@ -724,8 +724,7 @@ class CallService:
         call = self._by_b_call_id.get(request.call_id)
         branch = call.answered if call is not None else None
         if call is not None and branch is not None and branch.dialog is not None:
-            if branch.dialog.id == dialog_id:
-                return call, "b"
+            return (call, "b") if branch.dialog.id == dialog_id else None
         return None
 
     def _in_dialog(self, key: ServerTxKey, request: Request) -> None:
