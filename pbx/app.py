@@ -15,11 +15,14 @@ from dataclasses import dataclass
 
 from pbx.clock import Clock, SystemClock
 from pbx.config import Settings
+from pbx.calls.service import CALL_METHODS, CallPolicy, CallService
+from pbx.media.endpoint import MediaRelay
 from pbx.registrar.service import RegistrarService
-from pbx.routing.dispatcher import Capabilities, RequestDispatcher
+from pbx.routing.dispatcher import Capabilities, RequestDispatcher, Service
 from pbx.sip.errors import SipParseError
 from pbx.sip.message import Message, Request, make_response_from_fields
 from pbx.store.database import open_database
+from pbx.store.extensions import stored_secrets
 from pbx.transport.flow import Address, Destination, Flow
 from pbx.transport.layer import TransportLayer
 from pbx.transport.response_routing import response_destination, stamp_received
@@ -60,14 +63,45 @@ class Switch:
             new_tag=new_tag,
         )
         self.transport.accept_source = self.registrar.accept_source
+        self.relay = MediaRelay(settings.bind, settings.rtp_ports, settings.media_address or None)
+        self.calls = CallService(
+            db=self.db,
+            clock=self.clock,
+            transport=self.transport,
+            relay=self.relay,
+            authenticator=self.registrar.authenticator,
+            secrets_of=lambda number: stored_secrets(self.db, number),
+            location=self.registrar.location,
+            record_failure=self.registrar.record_auth_failure,
+            new_tag=new_tag,
+            server=settings.server_name,
+            policy=CallPolicy(
+                ring_timeout=float(settings.ring_timeout),
+                session_refresh=float(settings.session_refresh),
+            ),
+        )
+        services: dict[str, Service] = {"REGISTER": self.registrar.handle_register}
+        services.update({method: self.calls.handle_request for method in CALL_METHODS})
         self.dispatcher = RequestDispatcher(
             capabilities=Capabilities(
                 server=settings.server_name,
-                allow=("OPTIONS", "REGISTER", "ACK", "CANCEL", "BYE"),
-                supported=("path",),
+                allow=(
+                    "INVITE",
+                    "ACK",
+                    "CANCEL",
+                    "BYE",
+                    "OPTIONS",
+                    "REGISTER",
+                    "UPDATE",
+                    "INFO",
+                    "PRACK",
+                    "MESSAGE",
+                ),  # fmt: skip
+                accept=("application/sdp", "text/plain"),
+                supported=("path", "100rel"),
             ),
             new_tag=new_tag,
-            services={"REGISTER": self.registrar.handle_register},
+            services=services,
         )
 
     async def start(self) -> ListeningAddresses:
@@ -83,6 +117,8 @@ class Switch:
         return ListeningAddresses(udp=udp, tcp=tcp)
 
     async def stop(self) -> None:
+        await self.calls.stop()
+        await self.relay.close()
         self.registrar.stop()
         await self.transport.close()
         self.db.close()
@@ -90,9 +126,10 @@ class Switch:
     # -- the edge: messages in, responses out ---------------------------------
     def _on_message(self, message: Message, flow: Flow) -> None:
         if not isinstance(message, Request):
-            # Responses belong to client transactions (qualify's OPTIONS today); one
-            # that matches none is discarded there (§18.1.2).
-            self.registrar.handle_response(message, flow)
+            # Responses belong to client transactions (calls, qualify's OPTIONS); one
+            # that matches none is discarded (§18.1.2).
+            if not self.calls.handle_response(message, flow):
+                self.registrar.handle_response(message, flow)
             return
         try:
             request = stamp_received(message, flow)

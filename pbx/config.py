@@ -111,6 +111,9 @@ class Settings:
     ban_seconds: int = 3600
     ban_allow: str = ""
     digest_algorithms: tuple[str, ...] = DIGEST_ALGORITHMS
+    media_address: str = ""
+    ring_timeout: int = 60
+    session_refresh: int = 900
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +146,14 @@ OPTIONS: Mapping[str, Option] = {
     "digest_algorithms": Option(
         parse_digest_algorithms,
         "digest algorithms offered, most preferred first (RFC 8760); e.g. SHA-256,MD5",
+    ),
+    "media_address": Option(
+        lambda text: parse_address(text) if text else "",
+        "address phones send media to (SDP c=); empty: the bind address",
+    ),
+    "ring_timeout": Option(parse_seconds, "seconds a call rings before the caller gets 408"),
+    "session_refresh": Option(
+        parse_seconds, "seconds between the switch's checks that both legs of a call are alive"
     ),
     "ban_allow": Option(
         parse_networks_text,

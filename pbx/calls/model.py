@@ -28,7 +28,7 @@ class CallState(enum.Enum):
     ENDED = "ended"
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, eq=False)
 class Branch:
     """One INVITE to one registered contact of the callee (parallel forking)."""
 
@@ -41,7 +41,7 @@ class Branch:
     rseq_acked: int = 0
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, eq=False)
 class Forwarded:
     """A request we relayed into the other leg, waiting for its final response."""
 
@@ -54,7 +54,7 @@ class Forwarded:
     offer: SessionDescription | None
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, eq=False)
 class Call:
     caller: str
     callee: str

@@ -153,7 +153,17 @@ def _uri_key(uri: str) -> str:
 
 def _same_uri(digest_uri: str, request_uri: str) -> bool:
     # RFC 7616 §3.4, RFC 2617 §3.2.2.5: "uri" must name the resource in the Request-Line.
-    return digest_uri == request_uri or _uri_key(digest_uri) == _uri_key(request_uri)
+    if digest_uri == request_uri or _uri_key(digest_uri) == _uri_key(request_uri):
+        return True
+    # SIPp and some phones name the server they authenticate to (sip:host:port) rather than
+    # the user in the Request-URI (sip:201@host:port): accepted, since host and port are ours.
+    scheme, _, rest = request_uri.strip().partition(":")
+    user, at, host = rest.partition("@")
+    return (
+        bool(at and user)
+        and "@" not in digest_uri
+        and (_uri_key(digest_uri) == _uri_key(f"{scheme}:{host}"))
+    )
 
 
 class NonceCountTracker:

@@ -543,6 +543,10 @@ def test_wrong_realm() -> None:
         ("sip:alice@PBX.lan", "SIP:alice@pbx.LAN", DigestOutcome.OK),
         ("sip:PBX.lan", "sip:pbx.lan", DigestOutcome.OK),
         ("sip:pbx.lan", "sip:pbx.lan", DigestOutcome.OK),
+        # The server's own address for a request to a user on it (what SIPp sends).
+        ("sip:pbx.lan:5060", "sip:201@pbx.lan:5060", DigestOutcome.OK),
+        ("sip:other.lan:5060", "sip:201@pbx.lan:5060", DigestOutcome.WRONG_URI),
+        ("sip:pbx.lan:5070", "sip:201@pbx.lan:5060", DigestOutcome.WRONG_URI),
     ],
 )
 def test_digest_uri_must_name_the_request_uri(
