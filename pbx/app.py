@@ -13,9 +13,9 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pbx.calls.service import CALL_METHODS, CallPolicy, CallService
 from pbx.clock import Clock, SystemClock
 from pbx.config import Settings
-from pbx.calls.service import CALL_METHODS, CallPolicy, CallService
 from pbx.media.endpoint import MediaRelay
 from pbx.registrar.service import RegistrarService
 from pbx.routing.dispatcher import Capabilities, RequestDispatcher, Service
