@@ -28,10 +28,11 @@ Rules, in the order a packet meets them:
    numbers and timestamps that carry on from the last packet (timestamps advanced by the time
    that passed), so its jitter buffer does not mistake the restart for loss or a new caller.
    Late packets of the old stream (within 1 s of the change) are dropped.
-5. **RTCP** passes through unchanged, to the far leg's latched RTCP source, else its latched
-   RTP address with port + 1, else its SDP RTCP address. (Its SSRCs are the phones' own, so
-   after an SSRC change (rule 4) the reports name a source the far end does not see; phones
-   ignore such reports.)
+5. **RTCP** passes through unchanged, to the far leg's latched RTCP source, else (when its RTP
+   latched somewhere else than its SDP said: a NAT) its latched RTP address with port + 1,
+   else its SDP RTCP address (a=rtcp, RFC 3605, or the RTP port + 1). Its SSRCs are the
+   phones' own, so after an SSRC change (rule 4) the reports name a source the far end does
+   not see; phones ignore such reports.
 
 The relay never looks at direction attributes: hold is the signalling's business, and a phone
 on hold that still sends gets its packets relayed. There are no timers: the silence rule is
@@ -169,9 +170,11 @@ class _Leg:
         return True
 
     def rtcp_destination(self) -> Address | None:
+        """Rule 5: where this leg's phone takes RTCP."""
         if self.rtcp_latched is not None:
             return self.rtcp_latched
-        if self.latched is not None:
+        if self.latched is not None and self.latched != self.remote:
+            # Behind a NAT (or moved): the SDP's RTCP address is private; guess the mapping.
             return (self.latched[0], self.latched[1] + 1)
         return self.rtcp_remote
 

@@ -382,6 +382,14 @@ def test_rtcp_uses_the_sdp_rtcp_address_before_anything_is_latched() -> None:
     )
 
 
+def test_rtcp_keeps_the_sdp_rtcp_address_when_rtp_latched_where_the_sdp_said() -> None:
+    session = call()
+    session.update("b", PHONE_B, 0, "PCMU", 101, rtcp_remote=("192.168.1.42", 7777))
+    session.receive("b", rtp(), PHONE_B, now=0.0)  # no NAT: latched == SDP address
+    forward = one(session.receive("a", RTCP_RR, PHONE_A, now=0.1, rtcp=True))
+    assert forward.destination == ("192.168.1.42", 7777)
+
+
 def test_rtcp_without_destination_or_malformed_is_dropped() -> None:
     session = call(remote_b=None)
     assert session.receive("a", RTCP_RR, PHONE_A, now=0.0, rtcp=True) == []
