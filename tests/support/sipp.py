@@ -108,3 +108,28 @@ def run_sipp(
         proc.stdout + proc.stderr + (screen.read_text(errors="replace") if screen.exists() else "")
     )
     return SippResult(proc.returncode, successful, failed, output)
+
+
+class SippUas:
+    """A SIPp callee on 127.0.0.1:``port`` running ``scenario`` for every call, until stopped."""
+
+    def __init__(self, sipp: str, scenario: str, port: int, workdir: Path, media_port: int) -> None:
+        self.port = port
+        self.proc = subprocess.Popen(
+            [
+                sipp, "-sf", str(SCENARIOS / f"{scenario}.xml"), "-i", "127.0.0.1",
+                "-p", str(port), "-key", "media_port", str(media_port), "-nostdin",
+                "-trace_err", "-error_file", str(workdir / f"uas-{port}-errors.log"),
+            ],
+            cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
