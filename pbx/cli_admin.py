@@ -21,6 +21,7 @@ from sqlite_utils import Database
 
 from pbx.config import Settings
 from pbx.store.bans import active_bans, remove_ban
+from pbx.store.calls import active_calls, call_records
 from pbx.store.database import open_database
 from pbx.store.extensions import (
     ExtensionError,
@@ -231,7 +232,21 @@ def _status(db: Database, now: float) -> dict[str, Any]:
         }
         for ban in active_bans(db, now)
     ]
-    return {"registrations": registrations, "bans": bans}
+    calls = [
+        {
+            "call_id": c.call_id,
+            "caller": c.caller,
+            "callee": c.callee,
+            "state": c.state,
+            "started_at": c.started_at,
+            "seconds": max(0, round(now - c.started_at)),
+            "answered_at": c.answered_at,
+            "caller_codec": c.caller_media,
+            "callee_codec": c.callee_media,
+        }
+        for c in active_calls(db)
+    ]
+    return {"registrations": registrations, "bans": bans, "calls": calls}
 
 
 def _hostport(host: str, port: int) -> str:
@@ -255,6 +270,12 @@ def status(as_json: bool, db_path: Path) -> None:
         click.echo(
             f"  {r['extension']:<8} {r['source']:<28} expires in {r['expires_in']:>5}s  "
             f"{reach:<14} {r['user_agent'] or ''}"
+        )
+    click.echo(f"{len(report['calls'])} call(s) in progress")
+    for c in report["calls"]:
+        click.echo(
+            f"  {c['caller']:>8} -> {c['callee']:<8} {c['state']:<9} {c['seconds']:>5}s  "
+            f"{c['caller_codec'] or '-'}/{c['callee_codec'] or '-'}"
         )
     if report["bans"]:
         click.echo(f"{len(report['bans'])} banned address(es)")
@@ -296,4 +317,35 @@ def unban(address: str, db_path: Path) -> None:
     click.echo(f"{address} unbanned")
 
 
-COMMANDS = (ext, status, ban, unban)
+@click.command()
+@click.option("--limit", default=20, show_default=True, help="how many, newest first")
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@db_option
+def calls(limit: int, as_json: bool, db_path: Path) -> None:
+    """The call records (CDR): who called whom, when, how it ended."""
+    rows = [
+        {
+            "call_id": r.call_id,
+            "caller": r.caller,
+            "callee": r.callee,
+            "started_at": r.started_at,
+            "answered_at": r.answered_at,
+            "ended_at": r.ended_at,
+            "seconds": None if r.answered_at is None else round(r.ended_at - r.answered_at, 1),
+            "end_reason": r.end_reason,
+            "status": r.status,
+            "caller_codec": r.caller_codec,
+            "callee_codec": r.callee_codec,
+        }
+        for r in call_records(_open(db_path), limit)
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(r["started_at"] or 0)))
+        talk = "-" if r["seconds"] is None else f"{r['seconds']}s"
+        click.echo(f"{when}  {r['caller']:>8} -> {r['callee']:<8} {talk:>8}  {r['end_reason']}")
+
+
+COMMANDS = (ext, status, ban, unban, calls)
