@@ -1,0 +1,75 @@
+"""How SDP is rewritten so a call's media goes through the relay (RFC 3264 offer/answer)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pbx.calls.media_plan import NoCommonMedia, answer_to_caller, audio_of, offer_to_callee
+from pbx.sip.sdp import Direction, SessionDescription
+
+
+def sdp(
+    address: str, port: int, formats: str, *rtpmaps: str, direction: str = "sendrecv"
+) -> SessionDescription:
+    lines = [
+        "v=0", f"o=- 1 1 IN IP4 {address}", "s=-", f"c=IN IP4 {address}", "t=0 0",
+        f"m=audio {port} RTP/AVP {formats}", *[f"a=rtpmap:{m}" for m in rtpmaps], f"a={direction}",
+    ]  # fmt: skip
+    return SessionDescription.parse("\r\n".join(lines) + "\r\n")
+
+
+ALICE = sdp("10.0.0.5", 4000, "0 8 101", "0 PCMU/8000", "8 PCMA/8000", "101 telephone-event/8000")
+
+
+def test_the_callee_is_offered_the_relay_address_and_both_laws() -> None:
+    offer = offer_to_callee(ALICE, address="192.0.2.1", port=30002, session_id="7", version=1)
+    audio = audio_of(offer)
+    assert offer.connection_address_of(audio) == "192.0.2.1" and audio.port == 30002
+    names = [c.encoding_name for c in audio.codecs]
+    assert names[:2] == ["PCMU", "PCMA"] and "telephone-event" in names
+
+
+def test_a_pcmu_only_caller_still_lets_a_pcma_callee_answer() -> None:
+    pcmu_only = sdp("10.0.0.5", 4000, "0", "0 PCMU/8000")
+    offer = offer_to_callee(pcmu_only, address="192.0.2.1", port=30002, session_id="7", version=1)
+    assert [c.encoding_name for c in audio_of(offer).codecs if not c.is_telephone_event] == [
+        "PCMU",
+        "PCMA",
+    ]
+    pcma_answer = sdp("10.0.0.9", 5000, "8", "8 PCMA/8000")
+    answer, leg_a, leg_b = answer_to_caller(
+        pcmu_only, pcma_answer, address="192.0.2.1", port=30000, session_id="7", version=1
+    )
+    assert (leg_a.encoding, leg_b.encoding) == ("PCMU", "PCMA")  # the relay transcodes
+    assert [c.encoding_name for c in audio_of(answer).codecs] == ["PCMU"]
+    assert leg_a.remote == ("10.0.0.5", 4000) and leg_b.remote == ("10.0.0.9", 5000)
+
+
+def test_the_caller_answer_names_the_relay_and_keeps_dtmf_when_both_have_it() -> None:
+    bob = sdp("10.0.0.9", 5000, "0 101", "0 PCMU/8000", "101 telephone-event/8000")
+    answer, leg_a, leg_b = answer_to_caller(
+        ALICE, bob, address="192.0.2.1", port=30000, session_id="7", version=2
+    )
+    audio = audio_of(answer)
+    assert answer.connection_address_of(audio) == "192.0.2.1" and audio.port == 30000
+    assert (leg_a.audio_pt, leg_b.audio_pt) == (0, 0)
+    assert (leg_a.dtmf_pt, leg_b.dtmf_pt) == (101, 101)
+
+
+def test_hold_is_carried_as_a_direction() -> None:
+    held = sdp("10.0.0.5", 4000, "0", "0 PCMU/8000", direction="sendonly")
+    offer = offer_to_callee(held, address="192.0.2.1", port=30002, session_id="7", version=3)
+    assert offer.direction_of(audio_of(offer)) is Direction.SENDONLY
+    old_style = SessionDescription.parse(
+        "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\n"
+        "m=audio 4000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+    )
+    offer = offer_to_callee(old_style, address="192.0.2.1", port=30002, session_id="7", version=3)
+    assert not offer.direction_of(audio_of(offer)).sends  # RFC 3264 §8.4: c=0.0.0.0 is hold
+
+
+def test_no_g711_means_488() -> None:
+    opus_only = sdp("10.0.0.5", 4000, "96", "96 opus/48000/2")
+    with pytest.raises(NoCommonMedia) as raised:
+        offer_to_callee(opus_only, address="192.0.2.1", port=30002, session_id="7", version=1)
+    assert raised.value.status == 488
