@@ -120,8 +120,8 @@ def talk(
     rows = (
         open_database(db)
         .execute(
-            "SELECT caller, callee, end_reason, answered_at IS NOT NULL, caller_codec, callee_codec, "
-            "ended_at - answered_at FROM call_records"
+            "SELECT caller, callee, end_reason, answered_at IS NOT NULL, caller_codec, "
+            "callee_codec, ended_at - answered_at FROM call_records"
         )
         .fetchall()
     )

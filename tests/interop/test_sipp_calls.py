@@ -80,7 +80,8 @@ def call(
     secret = "wrong-password-123" if wrong else password(caller)
     inf = workdir / f"calls-{scenario}.csv"
     inf.write_text(
-        f"SEQUENTIAL\n{callee_user};{caller};[authentication username={caller} password={secret}];\n"
+        f"SEQUENTIAL\n{callee_user};{caller};"
+        f"[authentication username={caller} password={secret}];\n"
     )
     return run_sipp(
         sipp, scenario, ("127.0.0.1", process.port), calls=calls, rate=rate, workdir=workdir,
@@ -187,7 +188,8 @@ def test_unknown_and_unregistered_numbers(
         scenario.write_text(source.replace('response="486"', f'response="{status}"'))
         inf = tmp_path / f"calls-{status}.csv"
         inf.write_text(
-            f"SEQUENTIAL\n{number};2012;[authentication username=2012 password={password('2012')}];\n"
+            f"SEQUENTIAL\n{number};2012;"
+            f"[authentication username=2012 password={password('2012')}];\n"
         )
         out = subprocess.run(
             [sipp, f"127.0.0.1:{process.port}", "-sf", str(scenario), "-inf", str(inf),

@@ -7,6 +7,7 @@ Events (CALL_ESTABLISHED, CALL_CLOSED...) are read from the control socket; noth
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
@@ -129,10 +130,8 @@ class BaresipPhone:
             self._buffer = rest[size + 1 :]
 
     def stop(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self.command("quit")
-        except OSError:
-            pass
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
