@@ -1,0 +1,162 @@
+"""Call signalling rules against the real switch, with small phones over loopback UDP."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pbx.sip.auth_client import answer_challenge, choose_challenge
+from pbx.sip.message import Request, Response, make_response
+from tests.support.sip_phone import SipPhone
+from tests.support.switch_process import SwitchProcess
+
+PASSWORDS = {"201": "signalling-pass-201", "202": "signalling-pass-202"}
+
+
+def pbx(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pbx.cli", *args, "--db", str(db)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def switch(tmp_path: Path) -> Iterator[SwitchProcess]:
+    db = tmp_path / "switchboard.db"
+    for user, secret in PASSWORDS.items():
+        assert pbx(db, "ext", "add", user, "--password", secret).returncode == 0
+    with SwitchProcess(tmp_path, "--rtp-ports", "34000-34099") as process:
+        yield process
+
+
+def request(phone: SipPhone, method: str, to: str, *, extra: str = "", body: bytes = b"") -> bytes:
+    host, port = phone.switch
+    phone.cseq += 1
+    content = "Content-Type: text/plain\r\n" if body else ""
+    return (
+        f"{method} sip:{to}@{host}:{port} SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP {phone.host}:{phone.port};branch=z9hG4bK-sig-{phone.cseq}-{method};rport\r\n"
+        f"{extra}"
+        f"From: <sip:{phone.number}@{host}>;tag=sig{phone.number}\r\n"
+        f"To: <sip:{to}@{host}>\r\n"
+        f"Call-ID: sig-{method}-{phone.number}@test\r\n"
+        f"CSeq: {phone.cseq} {method}\r\n"
+        f"Contact: <sip:{phone.number}@{phone.host}:{phone.port}>\r\n"
+        f"{content}Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+
+def authorized(
+    phone: SipPhone, method: str, to: str, *, extra: str = "", body: bytes = b""
+) -> Response:
+    """Send, answer the 407 with our credentials, and return the final response."""
+    challenge = phone.exchange(request(phone, method, to, extra=extra, body=body))
+    assert challenge.status == 407, challenge
+    chosen = choose_challenge(challenge.headers.get_all("proxy-authenticate"))
+    assert chosen is not None
+    host, port = phone.switch
+    credentials = answer_challenge(
+        chosen, username=phone.number, password=phone.password, method=method,
+        uri=f"sip:{to}@{host}:{port}", cnonce="c0ffee",
+    )  # fmt: skip
+    auth = f"Proxy-Authorization: {credentials.to_header_value()}\r\n"
+    return phone.exchange(request(phone, method, to, extra=extra + auth, body=body))
+
+
+def test_message_is_proxied_to_the_callee(switch: SwitchProcess) -> None:
+    alice = SipPhone("201", PASSWORDS["201"], ("127.0.0.1", switch.port))
+    bob = SipPhone("202", PASSWORDS["202"], ("127.0.0.1", switch.port))
+    try:
+        assert bob.register().status == 200
+        host, port = alice.switch
+        alice.sock.sendto(request(alice, "MESSAGE", "202", body=b"lunch?"), (host, port))
+        challenge = alice.receive(5)
+        assert isinstance(challenge, Response) and challenge.status == 407
+        chosen = choose_challenge(challenge.headers.get_all("proxy-authenticate"))
+        assert chosen is not None
+        credentials = answer_challenge(
+            chosen, username="201", password=PASSWORDS["201"], method="MESSAGE",
+            uri=f"sip:202@{host}:{port}", cnonce="c0ffee",
+        )  # fmt: skip
+        auth = f"Proxy-Authorization: {credentials.to_header_value()}\r\n"
+        alice.sock.sendto(
+            request(alice, "MESSAGE", "202", extra=auth, body=b"lunch?"), (host, port)
+        )
+        delivered = bob.receive(5)
+        assert isinstance(delivered, Request) and delivered.method == "MESSAGE"
+        assert delivered.body == b"lunch?" and delivered.from_.uri.user == "201"  # type: ignore[union-attr]
+        assert "proxy-authorization" not in delivered.headers  # consumed by the switch
+        assert len(delivered.vias) == 2  # a proxy adds its Via (RFC 3261 §16.6 step 8)
+        bob.sock.sendto(bytes(make_response(delivered, 200, to_tag="bob")), (host, port))
+        final = alice.receive(5)
+        assert isinstance(final, Response) and final.status == 200
+        assert len(final.vias) == 1  # our Via was taken off on the way back
+    finally:
+        alice.close()
+        bob.close()
+
+
+def test_max_forwards_zero_gets_483(switch: SwitchProcess) -> None:
+    alice = SipPhone("201", PASSWORDS["201"], ("127.0.0.1", switch.port))
+    try:
+        response = alice.exchange(request(alice, "INVITE", "202", extra="Max-Forwards: 0\r\n"))
+        assert response.status == 483
+    finally:
+        alice.close()
+
+
+def test_our_own_via_below_the_top_is_a_loop(switch: SwitchProcess) -> None:
+    alice = SipPhone("201", PASSWORDS["201"], ("127.0.0.1", switch.port))
+    try:
+        loop = f"Via: SIP/2.0/UDP 127.0.0.1:{switch.port};branch=z9hG4bKlooped\r\n"
+        response = alice.exchange(request(alice, "INVITE", "202", extra=loop))
+        assert response.status == 482
+    finally:
+        alice.close()
+
+
+def test_unregistered_and_unknown_callees(switch: SwitchProcess) -> None:
+    alice = SipPhone("201", PASSWORDS["201"], ("127.0.0.1", switch.port))
+    sdp = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
+    try:
+        assert authorized(alice, "INVITE", "202", body=sdp).status == 480
+        assert authorized(alice, "INVITE", "299", body=sdp).status == 404
+    finally:
+        alice.close()
+
+
+def test_status_lists_a_call_in_progress(switch: SwitchProcess, tmp_path: Path) -> None:
+    alice = SipPhone("201", PASSWORDS["201"], ("127.0.0.1", switch.port))
+    bob = SipPhone("202", PASSWORDS["202"], ("127.0.0.1", switch.port))
+    sdp = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
+    try:
+        assert bob.register().status == 200
+        host, port = alice.switch
+        first = request(alice, "INVITE", "202", body=sdp).replace(b"text/plain", b"application/sdp")
+        alice.sock.sendto(first, (host, port))
+        challenge = alice.receive(5)
+        assert isinstance(challenge, Response) and challenge.status == 407
+        chosen = choose_challenge(challenge.headers.get_all("proxy-authenticate"))
+        assert chosen is not None
+        credentials = answer_challenge(
+            chosen, username="201", password=PASSWORDS["201"], method="INVITE",
+            uri=f"sip:202@{host}:{port}", cnonce="c0ffee",
+        )  # fmt: skip
+        auth = f"Proxy-Authorization: {credentials.to_header_value()}\r\n"
+        second = request(alice, "INVITE", "202", extra=auth, body=sdp)
+        alice.sock.sendto(second.replace(b"text/plain", b"application/sdp"), (host, port))
+        invite = bob.receive(5)
+        assert isinstance(invite, Request) and invite.method == "INVITE"
+        bob.sock.sendto(bytes(make_response(invite, 180, to_tag="bob")), (host, port))
+        report = json.loads(pbx(tmp_path / "switchboard.db", "status", "--json").stdout)
+        [call] = report["calls"]
+        assert (call["caller"], call["callee"]) == ("201", "202")
+        assert call["state"] in ("routing", "ringing")
+    finally:
+        alice.close()
+        bob.close()
