@@ -16,6 +16,10 @@ from tests.support.sip_phone import SipPhone
 from tests.support.switch_process import SwitchProcess
 
 PASSWORDS = {"201": "signalling-pass-201", "202": "signalling-pass-202"}
+SDP = (
+    b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+    b"m=audio 4000 RTP/AVP 0\r\n"
+)
 
 
 def pbx(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -40,7 +44,8 @@ def request(phone: SipPhone, method: str, to: str, *, extra: str = "", body: byt
     content = "Content-Type: text/plain\r\n" if body else ""
     return (
         f"{method} sip:{to}@{host}:{port} SIP/2.0\r\n"
-        f"Via: SIP/2.0/UDP {phone.host}:{phone.port};branch=z9hG4bK-sig-{phone.cseq}-{method};rport\r\n"
+        f"Via: SIP/2.0/UDP {phone.host}:{phone.port};"
+        f"branch=z9hG4bK-sig-{phone.cseq}-{method};rport\r\n"
         f"{extra}"
         f"From: <sip:{phone.number}@{host}>;tag=sig{phone.number}\r\n"
         f"To: <sip:{to}@{host}>\r\n"
@@ -122,7 +127,7 @@ def test_our_own_via_below_the_top_is_a_loop(switch: SwitchProcess) -> None:
 
 def test_unregistered_and_unknown_callees(switch: SwitchProcess) -> None:
     alice = SipPhone("201", PASSWORDS["201"], ("127.0.0.1", switch.port))
-    sdp = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
+    sdp = SDP
     try:
         assert authorized(alice, "INVITE", "202", body=sdp).status == 480
         assert authorized(alice, "INVITE", "299", body=sdp).status == 404
@@ -133,7 +138,7 @@ def test_unregistered_and_unknown_callees(switch: SwitchProcess) -> None:
 def test_status_lists_a_call_in_progress(switch: SwitchProcess, tmp_path: Path) -> None:
     alice = SipPhone("201", PASSWORDS["201"], ("127.0.0.1", switch.port))
     bob = SipPhone("202", PASSWORDS["202"], ("127.0.0.1", switch.port))
-    sdp = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
+    sdp = SDP
     try:
         assert bob.register().status == 200
         host, port = alice.switch
