@@ -90,8 +90,14 @@ def active_calls(db: Database) -> list[ActiveCall]:
     rows = db.execute(f"SELECT {_ACTIVE_COLUMNS} FROM active_calls ORDER BY started_at").fetchall()
     return [
         ActiveCall(
-            call_id=r[0], caller=r[1], callee=r[2], state=r[3], started_at=r[4],
-            answered_at=r[5], caller_media=r[6], callee_media=r[7],
+            call_id=r[0],
+            caller=r[1],
+            callee=r[2],
+            state=r[3],
+            started_at=r[4],
+            answered_at=r[5],
+            caller_media=r[6],
+            callee_media=r[7],
         )  # fmt: skip
         for r in rows
     ]
@@ -103,8 +109,16 @@ def call_records(db: Database, limit: int = 100) -> list[CallRecord]:
     ).fetchall()
     return [
         CallRecord(
-            call_id=r[0], caller=r[1], callee=r[2], started_at=r[3], answered_at=r[4],
-            ended_at=r[5], end_reason=r[6], status=r[7], caller_codec=r[8], callee_codec=r[9],
+            call_id=r[0],
+            caller=r[1],
+            callee=r[2],
+            started_at=r[3],
+            answered_at=r[4],
+            ended_at=r[5],
+            end_reason=r[6],
+            status=r[7],
+            caller_codec=r[8],
+            callee_codec=r[9],
         )  # fmt: skip
         for r in rows
     ]
