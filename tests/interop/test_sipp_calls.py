@@ -198,3 +198,26 @@ def test_unknown_and_unregistered_numbers(
             capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False,
         )  # fmt: skip
         assert out.returncode == 0, (number, out.stdout[-2000:])
+
+
+def test_a_callee_that_requires_100rel_gets_its_prack_and_transcoding_pcma(
+    sipp: str, office: tuple[SwitchProcess, Path], tmp_path: Path
+) -> None:
+    process, db = office
+    uas = callee(sipp, process, tmp_path, "2013", "call_uas_100rel")
+    try:
+        result = call(sipp, process, tmp_path, "call_uac", "2013", "2014")
+    finally:
+        uas.stop()
+    assert (result.successful, result.failed) == (1, 0), result.output[-3000:]
+    errors = tmp_path / f"uas-{uas.port}-errors.log"
+    assert not errors.exists() or "PRACK" not in errors.read_text()
+    row = (
+        open_database(db)
+        .execute(
+            "SELECT caller_codec, callee_codec, end_reason FROM call_records ORDER BY id DESC LIMIT 1"
+        )
+        .fetchone()
+    )
+    # The caller offered PCMU first; the callee answered PCMA only.
+    assert row[2] == "caller hung up" and row[1] == "PCMA"
