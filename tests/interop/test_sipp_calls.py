@@ -215,7 +215,8 @@ def test_a_callee_that_requires_100rel_gets_its_prack_and_transcoding_pcma(
     row = (
         open_database(db)
         .execute(
-            "SELECT caller_codec, callee_codec, end_reason FROM call_records ORDER BY id DESC LIMIT 1"
+            "SELECT caller_codec, callee_codec, end_reason FROM call_records "
+            "ORDER BY id DESC LIMIT 1"
         )
         .fetchone()
     )
