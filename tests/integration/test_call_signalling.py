@@ -165,3 +165,59 @@ def test_status_lists_a_call_in_progress(switch: SwitchProcess, tmp_path: Path) 
     finally:
         alice.close()
         bob.close()
+
+
+def test_a_leg_that_forgot_the_call_ends_it_at_the_session_refresh(tmp_path: Path) -> None:
+    """RFC 4028 in spirit: the switch asks both legs; a 481 means the phone lost the call."""
+    db = tmp_path / "switchboard.db"
+    for user, secret in PASSWORDS.items():
+        assert pbx(db, "ext", "add", user, "--password", secret).returncode == 0
+    env = {"SWITCHBOARD_SESSION_REFRESH": "1"}
+    with SwitchProcess(tmp_path, "--rtp-ports", "34100-34199", env=env) as process:
+        alice = SipPhone("201", PASSWORDS["201"], ("127.0.0.1", process.port))
+        bob = SipPhone("202", PASSWORDS["202"], ("127.0.0.1", process.port))
+        try:
+            assert bob.register().status == 200
+            host, port = alice.switch
+            invite = request(alice, "INVITE", "202", body=SDP)
+            alice.sock.sendto(invite.replace(b"text/plain", b"application/sdp"), (host, port))
+            challenge = alice.receive(5)
+            assert isinstance(challenge, Response) and challenge.status == 407
+            chosen = choose_challenge(challenge.headers.get_all("proxy-authenticate"))
+            assert chosen is not None
+            credentials = answer_challenge(
+                chosen, username="201", password=PASSWORDS["201"], method="INVITE",
+                uri=f"sip:202@{host}:{port}", cnonce="c0ffee",
+            )  # fmt: skip
+            auth = f"Proxy-Authorization: {credentials.to_header_value()}\r\n"
+            second = request(alice, "INVITE", "202", extra=auth, body=SDP)
+            alice.sock.sendto(second.replace(b"text/plain", b"application/sdp"), (host, port))
+            offer = bob.receive(5)
+            assert isinstance(offer, Request) and offer.method == "INVITE"
+            ok = make_response(
+                offer, 200, to_tag="bob", body=SDP,
+                headers=[("Contact", f"<sip:202@127.0.0.1:{bob.port}>"),
+                         ("Content-Type", "application/sdp")],
+            )  # fmt: skip
+            bob.sock.sendto(bytes(ok), (host, port))
+            answered = alice.receive(5)
+            while isinstance(answered, Response) and answered.status < 200:
+                answered = alice.receive(5)
+            assert isinstance(answered, Response) and answered.status == 200
+            # Bob now says he knows no such call: the refresh UPDATE gets 481.
+            update = bob.receive(5)
+            while isinstance(update, Request) and update.method == "ACK":
+                update = bob.receive(5)
+            assert isinstance(update, Request) and update.method == "UPDATE"
+            bob.sock.sendto(bytes(make_response(update, 481)), (host, port))
+            bye = alice.receive(5)
+            while not (isinstance(bye, Request) and bye.method == "BYE"):
+                if isinstance(bye, Request) and bye.method == "UPDATE":
+                    alice.sock.sendto(bytes(make_response(bye, 200)), (host, port))
+                bye = alice.receive(5)
+            alice.sock.sendto(bytes(make_response(bye, 200)), (host, port))
+            reasons = json.loads(pbx(db, "calls", "--json").stdout)
+            assert reasons[0]["end_reason"] == "session refresh failed"
+        finally:
+            alice.close()
+            bob.close()
