@@ -392,10 +392,11 @@ class RelaySession:
     ) -> None:
         """What the SDP (offer or answer, first or a re-INVITE) says about ``leg``'s phone.
 
-        ``remote`` is its c= address and m= port (None, port 0 or an unspecified address such
-        as 0.0.0.0: not known, the leg waits for its first packet). ``rtcp_remote`` is its
-        a=rtcp address (RFC 3605), by default the RTP port + 1. A new ``remote`` undoes the
-        latch (rule 1); the same one (hold, codec change) keeps it.
+        ``remote`` is its c= address and m= port; ``rtcp_remote`` its a=rtcp address
+        (RFC 3605), by default the RTP port + 1. A new ``remote`` undoes the latch (rule 1);
+        the same one (hold, codec change) keeps it. No usable address (None, port 0, or an
+        unspecified host such as the 0.0.0.0 of RFC 2543 hold) says nothing new: the leg keeps
+        what it had (nothing, at first: it then waits for the phone's first packet).
         """
         state = self._leg(leg)
         if not 0 <= audio_pt <= 127:
@@ -404,7 +405,9 @@ class RelaySession:
             raise ValueError(f"telephone-event payload type {dtmf_pt} is not usable")
         translation(encoding, "PCMU")  # raises ValueError for anything but PCMU/PCMA
         remote = _usable(remote)
-        if remote is not None and rtcp_remote is None:
+        if remote is None:
+            remote, rtcp_remote = state.remote, _usable(rtcp_remote) or state.rtcp_remote
+        elif rtcp_remote is None:
             rtcp_remote = (remote[0], remote[1] + 1)
         if remote != state.remote:
             state.latched = None

@@ -136,6 +136,20 @@ def test_a_new_sdp_address_latches_again_the_same_one_keeps_the_latch() -> None:
     )
 
 
+def test_hold_with_an_unspecified_address_keeps_what_the_leg_had() -> None:
+    nat_address = ("203.0.113.9", 61000)
+    session = call(remote_a=("10.0.0.5", 4000))
+    session.receive("a", rtp(seq=1), nat_address, now=0.0)
+    session.update("a", ("0.0.0.0", 4000), 0, "PCMU", 101)  # RFC 2543 hold: c=0.0.0.0
+    session.update("a", None, 0, "PCMU", 101)
+    stats = session.stats()["a"]
+    assert stats.remote == ("10.0.0.5", 4000) and stats.latched == nat_address
+    assert one(session.receive("b", rtp(), PHONE_B, now=0.1)).destination == nat_address
+    # Resuming with the address of before: still latched.
+    session.update("a", ("10.0.0.5", 4000), 0, "PCMU", 101)
+    assert session.stats()["a"].latched == nat_address
+
+
 def test_packets_before_the_far_leg_has_a_destination_are_counted_and_dropped() -> None:
     session = RelaySession(a_port=10000, b_port=10002)
     session.update("a", PHONE_A, 0, "PCMU", 101)  # the callee has not answered yet
