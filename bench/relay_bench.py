@@ -2,6 +2,7 @@
 """RTP relay benchmark: our MediaRelay against rtpengine (user space), same probe, same run.
 
     .venv/bin/python bench/relay_bench.py [--streams 10,100,400] [--duration 10] [--no-rtpengine]
+    .venv/bin/python bench/relay_bench.py --session-only     # the Python work per packet alone
 
 For each stream count, three runs of the shared probe (../shared/bench/rtp_relay_probe.py, on
 CPU 1): ``direct`` (no relay: the floor), ``pairs`` through a MediaRelay that runs in its own
@@ -94,6 +95,48 @@ def serve_main(args: argparse.Namespace) -> None:
     low, high = (int(p) for p in args.port_range.split("-"))
     with asyncio.Runner(loop_factory=loop_factory("auto")) as runner:
         runner.run(serve(args.sessions, (low, high), Path(args.pairs)))
+
+
+# --- the session alone (--session-only): the Python work per packet, no sockets ----------------
+
+
+def session_only() -> None:
+    """Best of five rounds of 200,000 calls of the relay function, per kind of packet."""
+    sys.path.insert(0, str(ROOT))
+    from pbx.media.rtp import RtpPacket
+    from pbx.media.session import RelaySession
+
+    phone_a, phone_b = ("127.0.0.1", 44000), ("127.0.0.1", 42000)
+
+    def relay(encoding_b: str, pt_b: int) -> Any:
+        session = RelaySession(a_port=46000, b_port=46002)
+        session.update("a", phone_a, 0, "PCMU", 101)
+        session.update("b", phone_b, pt_b, encoding_b, 101)
+        return session.relay_function("a")
+
+    def packet(ssrc: int) -> bytes:
+        return bytes(
+            RtpPacket(payload_type=0, sequence_number=1, timestamp=160, ssrc=ssrc,
+                      payload=bytes(160))
+        )  # fmt: skip
+
+    restarted = relay("PCMU", 0)
+    restarted(packet(1), phone_a, 1.0)
+    restarted(packet(2), phone_a, 1.02)  # a new SSRC: from now on every packet is rewritten
+    cases = [
+        ("same codec, forwarded as is", relay("PCMU", 0), packet(1)),
+        ("PCMU -> PCMA (translate + PT)", relay("PCMA", 8), packet(1)),
+        ("after an SSRC change (seq/ts/SSRC rewritten)", restarted, packet(2)),
+    ]
+    rounds = 200_000
+    for name, function, data in cases:
+        best = float("inf")
+        for _ in range(5):
+            started = time.perf_counter()
+            for _ in range(rounds):
+                function(data, phone_a, 2.0)
+            best = min(best, time.perf_counter() - started)
+        print(f"{name:46s} {1e6 * best / rounds:.2f} µs per packet")
 
 
 # --- the benchmark ----------------------------------------------------------------------------
@@ -244,12 +287,17 @@ def main() -> None:
     parser.add_argument("--ng-port", type=int, default=22222)
     parser.add_argument("--no-rtpengine", dest="rtpengine", action="store_false")
     parser.add_argument("--json", help="also write every probe result to this file")
+    parser.add_argument(
+        "--session-only", action="store_true", help="time the pure relay function, no sockets"
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--sessions", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--pairs", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve_main(args)
+    elif args.session_only:
+        session_only()
     else:
         bench_main(args)
 
