@@ -32,7 +32,7 @@ from pbx.calls.media_plan import (
 )
 from pbx.calls.model import Branch, Call, CallState, Forwarded, ServerTxKey
 from pbx.clock import Clock
-from pbx.registrar.location import Location
+from pbx.registrar.location import Location, reach
 from pbx.routing.digest_check import Verdict, check_digest
 from pbx.sip.auth import NONCE_SALT_LENGTH, DigestAuthenticator
 from pbx.sip.dialog import (
@@ -312,7 +312,7 @@ class CallService:
             return None
         bindings = self._location.bindings_of(number)
         local = self._local("UDP")
-        bindings = [b for b in bindings if (b.received_host, b.received_port) != local]
+        bindings = [b for b in bindings if reach(b) != local]
         if not bindings:
             self._respond(key, request, 480, "Temporarily Unavailable")
             return None
@@ -406,7 +406,7 @@ class CallService:
         except SipParseError:
             return
         destination = Destination(
-            transport=binding.transport, host=binding.received_host, port=binding.received_port
+            transport=binding.transport, host=reach(binding)[0], port=reach(binding)[1]
         )
         via = self._via(binding.transport)
         a_from = invite.from_
@@ -1094,7 +1094,7 @@ class CallService:
             client = ClientKey(via.branch or "", "MESSAGE")
             self._messages[client] = (key, statuses, len(bindings))
             destination = Destination(
-                transport=binding.transport, host=binding.received_host, port=binding.received_port
+                transport=binding.transport, host=reach(binding)[0], port=reach(binding)[1]
             )
             self._run(
                 self.tl.send_request(

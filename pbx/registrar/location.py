@@ -10,6 +10,8 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Iterator
 
+from pbx.sip.errors import SipParseError
+from pbx.sip.uri import parse_sip_uri
 from pbx.store.records import Binding
 
 
@@ -88,3 +90,24 @@ class Location:
     def _rebuild_heap(self) -> None:
         self._expiry = [(b.expires_at, b.aor, b.binding_key) for b in self]
         heapq.heapify(self._expiry)
+
+
+def reach(binding: Binding) -> tuple[str, int]:
+    """Where to send requests for ``binding``: the phone's Contact, unless it is behind a NAT.
+
+    A Contact whose IP is not the address the REGISTER came from names a private address
+    (RFC 3581 territory): then the received address and port are used. A stream transport
+    always goes back to where the connection came from. Otherwise the Contact is honoured,
+    so a phone (or SIPp) that registers from one port and listens on another is reached.
+    """
+    source = (binding.received_host, binding.received_port)
+    if binding.transport != "UDP":
+        return source
+    try:
+        uri = parse_sip_uri(binding.contact)
+    except SipParseError:
+        return source
+    host = uri.host[1:-1] if uri.host.startswith("[") else uri.host
+    if host != binding.received_host:
+        return source
+    return (host, uri.port or 5060)

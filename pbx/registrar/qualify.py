@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from zlib import crc32
 
-from pbx.registrar.location import Location
+from pbx.registrar.location import Location, reach
 from pbx.sip.errors import SipParseError
 from pbx.sip.headers import NameAddress, Via
 from pbx.sip.message import Request, make_request
@@ -162,8 +162,8 @@ class Qualifier:
             request=request,
             destination=Destination(
                 transport=binding.transport,
-                host=binding.received_host,
-                port=binding.received_port,
+                host=reach(binding)[0],
+                port=reach(binding)[1],
             ),
             aor=binding.aor,
             binding_key=binding.binding_key,

@@ -221,3 +221,100 @@ def test_a_leg_that_forgot_the_call_ends_it_at_the_session_refresh(tmp_path: Pat
         finally:
             alice.close()
             bob.close()
+
+
+def _answered_call(
+    process: SwitchProcess, alice: SipPhone, bobs: list[SipPhone]
+) -> tuple[Request, SipPhone, list[Request]]:
+    """Alice calls 202, every Bob phone gets the INVITE, the first answers; returns the
+    INVITE the answering phone got, that phone, and the INVITEs the others got."""
+    host, port = alice.switch
+    first = request(alice, "INVITE", "202", body=SDP).replace(b"text/plain", b"application/sdp")
+    alice.sock.sendto(first, (host, port))
+    challenge = alice.receive(5)
+    assert isinstance(challenge, Response) and challenge.status == 407
+    chosen = choose_challenge(challenge.headers.get_all("proxy-authenticate"))
+    assert chosen is not None
+    credentials = answer_challenge(
+        chosen, username="201", password=PASSWORDS["201"], method="INVITE",
+        uri=f"sip:202@{host}:{port}", cnonce="c0ffee",
+    )  # fmt: skip
+    auth = f"Proxy-Authorization: {credentials.to_header_value()}\r\n"
+    second = request(alice, "INVITE", "202", extra=auth, body=SDP)
+    alice.sock.sendto(second.replace(b"text/plain", b"application/sdp"), (host, port))
+    invites = []
+    for n, bob in enumerate(bobs):
+        invite = bob.receive(5)
+        assert isinstance(invite, Request) and invite.method == "INVITE"
+        invites.append(invite)
+        ringing = make_response(invite, 180, to_tag=f"bob{n}")
+        bob.sock.sendto(bytes(ringing), (host, port))  # ringing: a CANCEL may follow (§9.1)
+    winner = bobs[0]
+    ok = make_response(
+        invites[0], 200, to_tag="bob0", body=SDP,
+        headers=[("Contact", f"<sip:202@127.0.0.1:{winner.port}>"),
+                 ("Content-Type", "application/sdp")],
+    )  # fmt: skip
+    winner.sock.sendto(bytes(ok), (host, port))
+    answered = alice.receive(5)
+    while isinstance(answered, Response) and answered.status < 200:
+        answered = alice.receive(5)
+    assert isinstance(answered, Response) and answered.status == 200
+    return invites[0], winner, invites[1:]
+
+
+def test_parallel_ringing_cancels_the_phones_that_did_not_answer(switch: SwitchProcess) -> None:
+    alice = SipPhone("201", PASSWORDS["201"], ("127.0.0.1", switch.port))
+    desk = SipPhone("202", PASSWORDS["202"], ("127.0.0.1", switch.port))
+    mobile = SipPhone("202", PASSWORDS["202"], ("127.0.0.1", switch.port))
+    try:
+        assert desk.register().status == 200
+        ok = mobile.register()
+        assert ok.status == 200 and len(ok.headers.values("contact")) == 2
+        _, _, [ringing] = _answered_call(switch, alice, [desk, mobile])
+        cancel = mobile.receive(5)
+        while isinstance(cancel, Request) and cancel.method == "INVITE":
+            cancel = mobile.receive(5)  # a retransmission that crossed our 180
+        assert isinstance(cancel, Request) and cancel.method == "CANCEL"
+        assert cancel.top_via.branch == ringing.top_via.branch  # §9.1: same branch
+        mobile.sock.sendto(bytes(make_response(cancel, 200)), mobile.switch)
+        mobile.sock.sendto(bytes(make_response(ringing, 487, to_tag="bob1")), mobile.switch)
+        ack = mobile.receive(5)
+        assert isinstance(ack, Request) and ack.method == "ACK"  # for the 487 (§17.1.1.3)
+    finally:
+        alice.close()
+        desk.close()
+        mobile.close()
+
+
+def test_info_and_update_cross_to_the_other_leg(switch: SwitchProcess) -> None:
+    alice = SipPhone("201", PASSWORDS["201"], ("127.0.0.1", switch.port))
+    bob = SipPhone("202", PASSWORDS["202"], ("127.0.0.1", switch.port))
+    try:
+        assert bob.register().status == 200
+        invite, _, _ = _answered_call(switch, alice, [bob])
+        ack = bob.receive(5)
+        assert isinstance(ack, Request) and ack.method == "ACK"
+        # Bob sends INFO (a DTMF relay, RFC 6086) in his dialog with the switch.
+        host, port = bob.switch
+        info = (
+            f"INFO sip:switchboard@{host}:{port} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 127.0.0.1:{bob.port};branch=z9hG4bK-info1;rport\r\n"
+            f"From: {invite.headers.get('to')};tag=bob0\r\nTo: {invite.headers.get('from')}\r\n"
+            f"Call-ID: {invite.call_id}\r\nCSeq: 10 INFO\r\nMax-Forwards: 70\r\n"
+            "Content-Type: application/dtmf-relay\r\nContent-Length: 24\r\n\r\n"
+            "Signal=5\r\nDuration=160\r\n"
+        ).encode()
+        bob.sock.sendto(info, (host, port))
+        crossed = alice.receive(5)
+        while not (isinstance(crossed, Request) and crossed.method == "INFO"):
+            crossed = alice.receive(5)  # 200 retransmissions until our ACK: ignore them
+        assert crossed.body == b"Signal=5\r\nDuration=160\r\n"
+        assert crossed.call_id == "sig-INVITE-201@test"  # Alice's own dialog
+        alice.sock.sendto(bytes(make_response(crossed, 200)), (host, port))
+        answer = bob.receive(5)
+        assert isinstance(answer, Response) and answer.status == 200
+        assert answer.cseq.method == "INFO"
+    finally:
+        alice.close()
+        bob.close()

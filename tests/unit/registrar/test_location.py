@@ -56,3 +56,18 @@ def test_the_expiry_heap_stays_bounded_under_refreshes() -> None:
 def test_remove_aor_drops_everything_of_an_extension() -> None:
     location = Location([binding("201", "a", 100.0), binding("201", "b", 100.0)])
     assert len(location.remove_aor("201")) == 2 and len(location) == 0
+
+
+def test_reach_honours_the_contact_unless_the_phone_is_behind_nat() -> None:
+    from dataclasses import replace as changed
+
+    from pbx.registrar.location import reach
+
+    lan = changed(binding("201", "a", 100.0), contact="sip:201@10.0.0.1:5062")
+    assert reach(lan) == ("10.0.0.1", 5062)  # same IP as the source: the Contact's port
+    natted = changed(lan, received_host="203.0.113.9", received_port=61000)
+    assert reach(natted) == ("203.0.113.9", 61000)  # private Contact: where it came from
+    tcp = changed(lan, transport="TCP", received_port=40000)
+    assert reach(tcp) == ("10.0.0.1", 40000)  # streams go back on the connection's address
+    default_port = changed(lan, contact="sip:201@10.0.0.1")
+    assert reach(default_port) == ("10.0.0.1", 5060)
