@@ -24,31 +24,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from options_bench import memory_kb, process_tree, start_kamailio  # noqa: E402
+from switch_runner import SHARED, start_switch  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-SHARED = ROOT.parent / "shared" / "bench"
-
-
-def start_switch(port: int, workdir: Path) -> subprocess.Popen[str]:
-    db = workdir / "bench.db"
-    subprocess.run(
-        [sys.executable, "-m", "pbx.cli", "ext", "import", str(SHARED / "users-import.csv"),
-         "--db", str(db)],
-        check=True, cwd=ROOT, capture_output=True, text=True,
-    )  # fmt: skip
-    args = [sys.executable, "-m", "pbx.cli", "serve", "--sip-port", str(port),
-            "--log-level", "warning", "--db", str(db), "--rtp-ports", "20000-25999"]  # fmt: skip
-    if shutil.which("taskset"):
-        args = ["taskset", "-c", "0", *args]
-    env = dict(os.environ, SWITCHBOARD_DIGEST_ALGORITHMS="MD5")
-    proc = subprocess.Popen(args, cwd=ROOT, stderr=subprocess.PIPE, text=True, env=env)
-    assert proc.stderr is not None
-    for line in proc.stderr:
-        if "listening on" in line:
-            return proc
-    proc.kill()
-    raise SystemExit("pbx serve did not start")
 
 
 def harness(port: int, pid: int, label: str, args: argparse.Namespace, auth: bool) -> None:
@@ -80,7 +59,7 @@ def main() -> None:
         raise SystemExit("needs sipp (apt-get install sip-tester) and ../shared/bench")
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        proc = start_switch(args.port, workdir)
+        proc = start_switch(args.port, workdir, "--rtp-ports", "20000-25999")
         try:
             before = memory_kb(proc.pid)
             harness(args.port, proc.pid, "pbx", args, auth=True)

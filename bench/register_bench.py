@@ -27,32 +27,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from options_bench import memory_kb, process_tree, start_kamailio  # noqa: E402
+from switch_runner import SHARED, start_switch  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-SHARED = ROOT.parent / "shared" / "bench"
 STORM_SCENARIO = ROOT / "tests" / "interop" / "scenarios" / "register_auth.xml"
-
-
-def start_switch(port: int, workdir: Path) -> subprocess.Popen[str]:
-    db = workdir / "bench.db"
-    subprocess.run(
-        [sys.executable, "-m", "pbx.cli", "ext", "import", str(SHARED / "users-import.csv"),
-         "--db", str(db)],
-        check=True, cwd=ROOT, capture_output=True, text=True,
-    )  # fmt: skip
-    args = [sys.executable, "-m", "pbx.cli", "serve", "--sip-port", str(port),
-            "--log-level", "warning", "--db", str(db)]  # fmt: skip
-    if shutil.which("taskset"):
-        args = ["taskset", "-c", "0", *args]
-    env = dict(os.environ, SWITCHBOARD_DIGEST_ALGORITHMS="MD5")
-    proc = subprocess.Popen(args, cwd=ROOT, stderr=subprocess.PIPE, text=True, env=env)
-    assert proc.stderr is not None
-    for line in proc.stderr:
-        if "listening on" in line:
-            return proc
-    proc.kill()
-    raise SystemExit("pbx serve did not start")
 
 
 def harness(port: int, pid: int, label: str, rates: str, step_s: float) -> list[str]:

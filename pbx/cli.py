@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import resource
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,9 +28,20 @@ def _settings(overrides: dict[str, Any], config_file: Path | None) -> Any:
         raise click.UsageError(str(exc)) from None
 
 
+def _raise_file_limit() -> None:
+    """Each relayed call holds four UDP sockets: lift the soft limit on open files to the hard
+    one (1024 by default on many systems would cap the switch at ~250 calls)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else 65536
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
 def _serve(settings: Any, banner: str | None) -> None:
     configure_logging(settings.log_level)
     settings.db.parent.mkdir(parents=True, exist_ok=True)
+    _raise_file_limit()
 
     def ready(addresses: ListeningAddresses) -> None:
         host, port = addresses.udp

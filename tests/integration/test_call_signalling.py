@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +10,7 @@ import pytest
 
 from pbx.sip.auth_client import answer_challenge, choose_challenge
 from pbx.sip.message import Request, Response, make_response
+from tests.support.cli import pbx
 from tests.support.sip_phone import SipPhone
 from tests.support.switch_process import SwitchProcess
 
@@ -20,13 +19,6 @@ SDP = (
     b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
     b"m=audio 4000 RTP/AVP 0\r\n"
 )
-
-
-def pbx(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pbx.cli", *args, "--db", str(db)],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
 
 
 @pytest.fixture
@@ -41,7 +33,8 @@ def switch(tmp_path: Path) -> Iterator[SwitchProcess]:
 def request(phone: SipPhone, method: str, to: str, *, extra: str = "", body: bytes = b"") -> bytes:
     host, port = phone.switch
     phone.cseq += 1
-    content = "Content-Type: text/plain\r\n" if body else ""
+    kind = "application/sdp" if body.startswith(b"v=0") else "text/plain"
+    content = f"Content-Type: {kind}\r\n" if body else ""
     return (
         f"{method} sip:{to}@{host}:{port} SIP/2.0\r\n"
         f"Via: SIP/2.0/UDP {phone.host}:{phone.port};"
@@ -54,6 +47,22 @@ def request(phone: SipPhone, method: str, to: str, *, extra: str = "", body: byt
         f"Contact: <sip:{phone.number}@{phone.host}:{phone.port}>\r\n"
         f"{content}Content-Length: {len(body)}\r\n\r\n"
     ).encode() + body
+
+
+def send_authorized(phone: SipPhone, method: str, to: str, body: bytes = b"") -> None:
+    """Send, take the 407, and send again with credentials (the answer is the caller's)."""
+    host, port = phone.switch
+    phone.sock.sendto(request(phone, method, to, body=body), (host, port))
+    challenge = phone.receive(5)
+    assert isinstance(challenge, Response) and challenge.status == 407, challenge
+    chosen = choose_challenge(challenge.headers.get_all("proxy-authenticate"))
+    assert chosen is not None
+    credentials = answer_challenge(
+        chosen, username=phone.number, password=phone.password, method=method,
+        uri=f"sip:{to}@{host}:{port}", cnonce="c0ffee",
+    )  # fmt: skip
+    auth = f"Proxy-Authorization: {credentials.to_header_value()}\r\n"
+    phone.sock.sendto(request(phone, method, to, extra=auth, body=body), (host, port))
 
 
 def authorized(
@@ -79,19 +88,7 @@ def test_message_is_proxied_to_the_callee(switch: SwitchProcess) -> None:
     try:
         assert bob.register().status == 200
         host, port = alice.switch
-        alice.sock.sendto(request(alice, "MESSAGE", "202", body=b"lunch?"), (host, port))
-        challenge = alice.receive(5)
-        assert isinstance(challenge, Response) and challenge.status == 407
-        chosen = choose_challenge(challenge.headers.get_all("proxy-authenticate"))
-        assert chosen is not None
-        credentials = answer_challenge(
-            chosen, username="201", password=PASSWORDS["201"], method="MESSAGE",
-            uri=f"sip:202@{host}:{port}", cnonce="c0ffee",
-        )  # fmt: skip
-        auth = f"Proxy-Authorization: {credentials.to_header_value()}\r\n"
-        alice.sock.sendto(
-            request(alice, "MESSAGE", "202", extra=auth, body=b"lunch?"), (host, port)
-        )
+        send_authorized(alice, "MESSAGE", "202", b"lunch?")
         delivered = bob.receive(5)
         assert isinstance(delivered, Request) and delivered.method == "MESSAGE"
         assert delivered.body == b"lunch?" and delivered.from_.uri.user == "201"  # type: ignore[union-attr]
@@ -142,19 +139,7 @@ def test_status_lists_a_call_in_progress(switch: SwitchProcess, tmp_path: Path) 
     try:
         assert bob.register().status == 200
         host, port = alice.switch
-        first = request(alice, "INVITE", "202", body=sdp).replace(b"text/plain", b"application/sdp")
-        alice.sock.sendto(first, (host, port))
-        challenge = alice.receive(5)
-        assert isinstance(challenge, Response) and challenge.status == 407
-        chosen = choose_challenge(challenge.headers.get_all("proxy-authenticate"))
-        assert chosen is not None
-        credentials = answer_challenge(
-            chosen, username="201", password=PASSWORDS["201"], method="INVITE",
-            uri=f"sip:202@{host}:{port}", cnonce="c0ffee",
-        )  # fmt: skip
-        auth = f"Proxy-Authorization: {credentials.to_header_value()}\r\n"
-        second = request(alice, "INVITE", "202", extra=auth, body=sdp)
-        alice.sock.sendto(second.replace(b"text/plain", b"application/sdp"), (host, port))
+        send_authorized(alice, "INVITE", "202", sdp)
         invite = bob.receive(5)
         assert isinstance(invite, Request) and invite.method == "INVITE"
         bob.sock.sendto(bytes(make_response(invite, 180, to_tag="bob")), (host, port))
@@ -179,19 +164,7 @@ def test_a_leg_that_forgot_the_call_ends_it_at_the_session_refresh(tmp_path: Pat
         try:
             assert bob.register().status == 200
             host, port = alice.switch
-            invite = request(alice, "INVITE", "202", body=SDP)
-            alice.sock.sendto(invite.replace(b"text/plain", b"application/sdp"), (host, port))
-            challenge = alice.receive(5)
-            assert isinstance(challenge, Response) and challenge.status == 407
-            chosen = choose_challenge(challenge.headers.get_all("proxy-authenticate"))
-            assert chosen is not None
-            credentials = answer_challenge(
-                chosen, username="201", password=PASSWORDS["201"], method="INVITE",
-                uri=f"sip:202@{host}:{port}", cnonce="c0ffee",
-            )  # fmt: skip
-            auth = f"Proxy-Authorization: {credentials.to_header_value()}\r\n"
-            second = request(alice, "INVITE", "202", extra=auth, body=SDP)
-            alice.sock.sendto(second.replace(b"text/plain", b"application/sdp"), (host, port))
+            send_authorized(alice, "INVITE", "202", SDP)
             offer = bob.receive(5)
             assert isinstance(offer, Request) and offer.method == "INVITE"
             ok = make_response(
@@ -229,19 +202,7 @@ def _answered_call(
     """Alice calls 202, every Bob phone gets the INVITE, the first answers; returns the
     INVITE the answering phone got, that phone, and the INVITEs the others got."""
     host, port = alice.switch
-    first = request(alice, "INVITE", "202", body=SDP).replace(b"text/plain", b"application/sdp")
-    alice.sock.sendto(first, (host, port))
-    challenge = alice.receive(5)
-    assert isinstance(challenge, Response) and challenge.status == 407
-    chosen = choose_challenge(challenge.headers.get_all("proxy-authenticate"))
-    assert chosen is not None
-    credentials = answer_challenge(
-        chosen, username="201", password=PASSWORDS["201"], method="INVITE",
-        uri=f"sip:202@{host}:{port}", cnonce="c0ffee",
-    )  # fmt: skip
-    auth = f"Proxy-Authorization: {credentials.to_header_value()}\r\n"
-    second = request(alice, "INVITE", "202", extra=auth, body=SDP)
-    alice.sock.sendto(second.replace(b"text/plain", b"application/sdp"), (host, port))
+    send_authorized(alice, "INVITE", "202", SDP)
     invites = []
     for n, bob in enumerate(bobs):
         invite = bob.receive(5)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import re
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,20 +14,11 @@ import pytest
 
 from pbx.sip.digest_grammar import parse_challenge
 from pbx.store.database import open_database
+from tests.support.cli import pbx
 from tests.support.sip_phone import SipPhone
 from tests.support.switch_process import SwitchProcess
 
 PASSWORD = "integration-pass-{n}"
-
-
-def pbx(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pbx.cli", *args, "--db", str(db)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def status(db: Path) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,18 +20,12 @@ import pytest
 
 from pbx.store.database import open_database
 from tests.support.baresip import BaresipPhone
+from tests.support.cli import pbx
 from tests.support.sipp import free_port
 from tests.support.switch_process import SwitchProcess
 from tests.support.tools import require_tool
 
 RTP_RANGE = (32000, 32199)
-
-
-def pbx(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pbx.cli", *args, "--db", str(db)],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
 
 
 def tone(path: Path, sox: str, hz: int, seconds: float) -> Path:

@@ -14,8 +14,6 @@ import re
 import select
 import socket
 import struct
-import subprocess
-import sys
 import time
 import wave
 from pathlib import Path
@@ -27,19 +25,13 @@ from pbx.sip.message import Request, make_response
 from pbx.store.database import open_database
 from tests.interop.test_baresip_calls import tone
 from tests.support.baresip import BaresipPhone
+from tests.support.cli import pbx
 from tests.support.sip_phone import SipPhone
 from tests.support.sipp import free_port
 from tests.support.switch_process import SwitchProcess
 from tests.support.tools import require_tool
 
 PRIVATE = "10.99.0.5"
-
-
-def pbx(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pbx.cli", *args, "--db", str(db)],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
 
 
 class NatPhone(SipPhone):

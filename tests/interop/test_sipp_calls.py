@@ -6,7 +6,6 @@ As in test_sipp_register.py, the switch offers MD5 only, since SIPp 3.6.1 cannot
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import pytest
 
 from pbx.store.database import open_database
+from tests.support.cli import pbx
 from tests.support.sipp import SippUas, free_port, run_sipp
 from tests.support.switch_process import SwitchProcess
 from tests.support.tools import require_tool
@@ -28,13 +28,6 @@ ENV = {
 
 def password(user: str) -> str:
     return f"pw{user}-Calls-Test"
-
-
-def pbx(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pbx.cli", *args, "--db", str(db)],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")

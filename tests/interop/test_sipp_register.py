@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.cli import pbx
 from tests.support.sipp import run_sipp
 from tests.support.switch_process import SwitchProcess
 from tests.support.tools import require_tool
@@ -30,13 +30,6 @@ MD5_ONLY = {"SWITCHBOARD_DIGEST_ALGORITHMS": "MD5"}
 
 def password(user: int) -> str:
     return f"pw{user}-Registrar-Test"
-
-
-def pbx(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pbx.cli", *args, "--db", str(db)],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
 
 
 def status(db: Path) -> dict[str, Any]:

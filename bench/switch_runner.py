@@ -1,0 +1,34 @@
+"""Starting ``pbx serve`` for a benchmark: the shared harness's users imported, pinned to CPU 0,
+offering MD5 (SIPp 3.6.1 cannot answer SHA-256)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "bench"
+
+
+def start_switch(port: int, workdir: Path, *extra: str) -> subprocess.Popen[str]:
+    db = workdir / "bench.db"
+    subprocess.run(
+        [sys.executable, "-m", "pbx.cli", "ext", "import", str(SHARED / "users-import.csv"),
+         "--db", str(db)],
+        check=True, cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    args = [sys.executable, "-m", "pbx.cli", "serve", "--sip-port", str(port),
+            "--log-level", "warning", "--db", str(db), *extra]  # fmt: skip
+    if shutil.which("taskset"):
+        args = ["taskset", "-c", "0", *args]
+    env = dict(os.environ, SWITCHBOARD_DIGEST_ALGORITHMS="MD5")
+    proc = subprocess.Popen(args, cwd=ROOT, stderr=subprocess.PIPE, text=True, env=env)
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if "listening on" in line:
+            return proc
+    proc.kill()
+    raise SystemExit("pbx serve did not start")
