@@ -1012,7 +1012,8 @@ class CallService:
             self._by_a_dialog.pop(call.a_dialog.id, None)
         self._by_b_call_id.pop(call.b_call_id, None)
         relay = call.relay
-        stats = relay.stats() if relay is not None else None
+        # The counters are for the log only: built when someone will read them.
+        stats = relay.stats() if relay is not None and log.isEnabledFor(logging.INFO) else None
         if relay is not None:
             task = asyncio.get_running_loop().create_task(relay.close())
             self._tasks.add(task)
