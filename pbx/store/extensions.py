@@ -199,3 +199,58 @@ def record_auth_algorithm(db: Database, number: str, algorithm: str) -> None:
         "AND last_auth_algorithm IS NOT ?",
         [algorithm, number, algorithm],
     )
+
+
+PIN_LENGTHS = range(4, 9)
+
+
+def update_extension(
+    db: Database,
+    number: str,
+    *,
+    name: str | None = None,
+    outbound_allowed: bool | None = None,
+    voicemail_pin: str | None = None,
+    now: float,
+) -> None:
+    """Change what the admin may change; ExtensionError (and no change) on bad input."""
+    if name is not None:
+        name = check_name(name)
+    if voicemail_pin and (not voicemail_pin.isdigit() or len(voicemail_pin) not in PIN_LENGTHS):
+        raise ExtensionError("voicemail PIN must be 4 to 8 digits")
+    with write_transaction(db):
+        if get_extension(db, number) is None:
+            raise ExtensionError(f"no extension {number}")
+        if name is not None:
+            db.execute("UPDATE extensions SET display_name = ? WHERE number = ?", [name, number])
+        if outbound_allowed is not None:
+            db.execute(
+                "UPDATE extensions SET outbound_allowed = ? WHERE number = ?",
+                [int(outbound_allowed), number],
+            )
+        if voicemail_pin is not None:
+            from pbx.store.admins import hash_password
+
+            stored = hash_password(voicemail_pin) if voicemail_pin else None
+            db.execute("UPDATE extensions SET voicemail_pin = ? WHERE number = ?", [stored, number])
+        db.execute("UPDATE extensions SET updated_at = ? WHERE number = ?", [now, number])
+
+
+def set_password_kept(db: Database, number: str, password: str, *, now: float) -> None:
+    """A new password that is also kept for provisioning (the admin asked to see it)."""
+    set_password(db, number, password, now=now)
+    db.execute(
+        "UPDATE extensions SET provisioning_password = ? WHERE number = ?", [password, number]
+    )
+
+
+def provisioning_password(db: Database, number: str) -> str | None:
+    row = db.execute(
+        "SELECT provisioning_password FROM extensions WHERE number = ?", [number]
+    ).fetchone()
+    return None if row is None or row[0] is None else str(row[0])
+
+
+def has_voicemail_pin(db: Database, number: str) -> bool:
+    row = db.execute("SELECT voicemail_pin FROM extensions WHERE number = ?", [number]).fetchone()
+    return row is not None and row[0] is not None

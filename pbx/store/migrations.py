@@ -133,11 +133,38 @@ def _0002_calls(db: Database) -> None:
     )
 
 
+def _0003_admins(db: Database) -> None:
+    # Web admin accounts: scrypt hashes only.
+    db.table("admins").create(
+        {"username": str, "password_hash": str, "created_at": float},
+        pk="username",
+        not_null={"password_hash", "created_at"},
+    )
+    # Failed web logins, for rate limiting and the Security page.
+    db.table("login_failures").create(
+        {"id": int, "address": str, "username": str, "at": float},
+        pk="id",
+        not_null={"address", "at"},
+    )
+    db.execute("CREATE INDEX login_failures_at ON login_failures (address, at)")
+    # The one-time code the first visitor must type to create the admin (no default password).
+    db.table("settings").insert({"key": "setup_code", "value": _setup_code()}, replace=True)
+    db.table("settings").insert({"key": "web_secret", "value": secrets.token_hex(32)}, replace=True)
+
+
+def _setup_code() -> str:
+    """Twelve characters, grouped for reading off a console: about 60 bits."""
+    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    raw = "".join(secrets.choice(alphabet) for _ in range(12))
+    return f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
+
+
 Migration = Callable[[Database], None]
 
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_extensions_and_location", _0001_extensions_and_location),
     ("0002_calls", _0002_calls),
+    ("0003_admins", _0003_admins),
 ]
 
 
