@@ -28,6 +28,19 @@ def _settings(overrides: dict[str, Any], config_file: Path | None) -> Any:
         raise click.UsageError(str(exc)) from None
 
 
+def _setup_code(db: Path) -> str | None:
+    """The web admin's one-time setup code while no administrator exists (DESIGN: no default
+    passwords; the code is printed where the admin of the box will see it)."""
+    from pbx.store.admins import setup_code
+    from pbx.store.database import open_database
+
+    handle = open_database(db)
+    try:
+        return setup_code(handle)
+    finally:
+        handle.close()
+
+
 def _raise_file_limit() -> None:
     """Each relayed call holds four UDP sockets: lift the soft limit on open files to the hard
     one (1024 by default on many systems would cap the switch at ~250 calls)."""
@@ -47,6 +60,9 @@ def _serve(settings: Any, banner: str | None) -> None:
         host, port = addresses.udp
         shown = f"[{host}]" if ":" in host else host
         click.echo(f"Switchboard SIP is listening on udp/tcp {shown}:{port}", err=True)
+        code = _setup_code(settings.db)
+        if code:
+            click.echo(f"Web admin first visit: the setup code is {code}", err=True)
         if banner:
             click.echo(banner, err=True)
 

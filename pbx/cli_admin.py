@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import ipaddress
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -20,6 +21,7 @@ import click
 from sqlite_utils import Database
 
 from pbx.config import Settings
+from pbx.store.admins import setup_code
 from pbx.store.bans import active_bans, remove_ban
 from pbx.store.calls import active_calls, call_records
 from pbx.store.database import open_database
@@ -348,4 +350,22 @@ def calls(limit: int, as_json: bool, db_path: Path) -> None:
         click.echo(f"{when}  {r['caller']:>8} -> {r['callee']:<8} {talk:>8}  {r['end_reason']}")
 
 
-COMMANDS = (ext, status, ban, unban, calls)
+@click.command("setup-code")
+@db_option
+def setup_code_command(db_path: Path) -> None:
+    """Show the one-time code the web admin's first visit asks for."""
+    code = setup_code(_open(db_path))
+    if code is None:
+        fail("an administrator exists already: log in to the web admin")
+    click.echo(code)
+
+
+@click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.pass_context
+def web(ctx: click.Context) -> None:
+    """Run the web admin (--db FILE --bind ADDR --port 8080; see pbx web --help)."""
+    # A separate program (pbx never imports the web admin): this process becomes it.
+    os.execv(sys.executable, [sys.executable, "-m", "webadmin", *ctx.args])
+
+
+COMMANDS = (ext, status, ban, unban, calls, setup_code_command, web)

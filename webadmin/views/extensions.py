@@ -1,0 +1,134 @@
+"""Extensions: list, add (password shown once), edit, delete, password reset and provisioning."""
+
+from __future__ import annotations
+
+import time
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from werkzeug.wrappers import Response
+
+from pbx.store.extensions import (
+    ExtensionError,
+    add_extension,
+    generate_password,
+    get_extension,
+    has_voicemail_pin,
+    list_extensions,
+    provisioning_password,
+    remove_extension,
+    set_password_kept,
+    update_extension,
+)
+from pbx.store.registrations import load_bindings
+from webadmin.db import get_db
+from webadmin.security import login_required
+
+bp = Blueprint("extensions", __name__, url_prefix="/extensions")
+
+
+@bp.route("/")
+@login_required
+def index() -> str:
+    db = get_db()
+    registered: dict[str, int] = {}
+    for binding in load_bindings(db, now=time.time()):
+        registered[binding.aor] = registered.get(binding.aor, 0) + 1
+    return render_template(
+        "extensions.html", extensions=list_extensions(db), registered=registered, form={}
+    )
+
+
+@bp.route("/", methods=["POST"])
+@login_required
+def add() -> str | Response | tuple[str, int]:
+    db = get_db()
+    number = request.form.get("number", "").strip()
+    name = request.form.get("name", "").strip()
+    password = request.form.get("password", "") or generate_password()
+    try:
+        # Kept so the provisioning panel can show it: the admin created it here.
+        add_extension(db, number=number, name=name, password=password, now=time.time(),
+                      keep_password=True)  # fmt: skip
+    except ExtensionError as exc:
+        flash(str(exc), "error")
+        registered: dict[str, int] = {}
+        return render_template(
+            "extensions.html", extensions=list_extensions(db), registered=registered,
+            form={"number": number, "name": name},
+        ), 400  # fmt: skip
+    flash(f"Extension {number} created.", "ok")
+    return redirect(url_for("extensions.show", number=number, created=1))
+
+
+@bp.route("/<number>")
+@login_required
+def show(number: str) -> str:
+    db = get_db()
+    extension = get_extension(db, number)
+    if extension is None:
+        abort(404, description=f"There is no extension {number}.")
+    reveal = request.args.get("reveal") == "1" or request.args.get("created") == "1"
+    return render_template(
+        "extension.html",
+        extension=extension,
+        password=provisioning_password(db, number) if reveal else None,
+        has_password=provisioning_password(db, number) is not None,
+        has_pin=has_voicemail_pin(db, number),
+        sip_host=current_app.config["SIP_HOST"],
+        sip_port=current_app.config["SIP_PORT"],
+        created=request.args.get("created") == "1",
+    )
+
+
+@bp.route("/<number>/edit", methods=["POST"])
+@login_required
+def edit(number: str) -> Response | tuple[str, int]:
+    db = get_db()
+    try:
+        update_extension(
+            db,
+            number,
+            name=request.form.get("name", ""),
+            outbound_allowed=request.form.get("outbound") == "on",
+            voicemail_pin=request.form.get("pin") or None,
+            now=time.time(),
+        )
+    except ExtensionError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("extensions.show", number=number))
+    flash("Saved.", "ok")
+    return redirect(url_for("extensions.show", number=number))
+
+
+@bp.route("/<number>/password", methods=["POST"])
+@login_required
+def reset_password(number: str) -> Response:
+    db = get_db()
+    try:
+        set_password_kept(db, number, generate_password(), now=time.time())
+    except ExtensionError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("extensions.index"))
+    flash("A new password was made: the phone must be set up with it again.", "ok")
+    return redirect(url_for("extensions.show", number=number, reveal=1))
+
+
+@bp.route("/<number>/delete", methods=["POST"])
+@login_required
+def delete(number: str) -> Response:
+    try:
+        remove_extension(get_db(), number)
+    except ExtensionError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("extensions.index"))
+    flash(f"Extension {number} deleted.", "ok")
+    return redirect(url_for("extensions.index"))
