@@ -42,7 +42,7 @@ _MAC_GROUPS_RE = re.compile(r"[0-9a-f]{2}([:-])[0-9a-f]{2}(?:\1[0-9a-f]{2}){4}")
 _YEALINK_FILE_RE = re.compile(r"([0-9a-f]{12})\.cfg")
 _GRANDSTREAM_FILE_RE = re.compile(r"cfg([0-9a-f]{12})(?:\.xml)?")
 
-# Grandstream's XML must also escape quotes: values may land in attributes in future keys.
+# Quotes too, so an escaped value is safe in an attribute as well as in an element.
 _XML_ENTITIES = {'"': "&quot;", "'": "&apos;"}
 
 
@@ -196,7 +196,8 @@ def qr_payload(
     """The text the QR code carries: the Linphone provisioning URL when there is one (see the
     module docstring), otherwise the plain-text settings."""
     if provisioning_url is None:
-        return settings_text(account, server)
+        # Unpadded lines: every character makes the code denser and harder to scan.
+        return "\n".join(f"{label}: {value}" for label, value in settings_rows(account, server))
     if not provisioning_url.startswith(("http://", "https://")):
         raise ValueError("a provisioning URL must start with http:// or https://")
     return _check_text("provisioning URL", provisioning_url)

@@ -82,7 +82,7 @@ def restore() -> Response:
         upload.save(path)
         problem = check_backup(path)
         if problem is not None:
-            flash(problem.capitalize() + ". Nothing was changed.", "error")
+            flash(problem[0].upper() + problem[1:] + ". Nothing was changed.", "error")
             return redirect(url_for("backup.index"))
         source = sqlite3.connect(path)
         try:

@@ -1,0 +1,310 @@
+"""Every page, form and API call of the web admin through Flask's test client, on a real file."""
+
+from __future__ import annotations
+
+import io
+import re
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from pbx.store.admins import setup_code
+from pbx.store.bans import save_ban
+from pbx.store.calls import CallRecord, finish_call
+from pbx.store.database import open_database
+from pbx.store.extensions import get_extension, stored_secrets
+from pbx.store.records import Binding, SourceBan
+from pbx.store.registrations import save_bindings
+from webadmin import create_app
+
+ADMIN_PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Flask:
+    return create_app({"DB": str(tmp_path / "pbx.db"), "TESTING": True, "SIP_HOST": "192.0.2.1"})
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def token(client: FlaskClient) -> str:
+    page = client.get("/login" if not _logged_in(client) else "/extensions/").get_data(True)
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    if match:
+        return match.group(1)
+    return client.get("/api/csrf").get_json()["csrf_token"]  # type: ignore[no-any-return]
+
+
+def _logged_in(client: FlaskClient) -> bool:
+    with client.session_transaction() as session:
+        return bool(session.get("admin"))
+
+
+def db_of(app: Flask) -> Any:
+    return open_database(app.config["DB"])
+
+
+def do_setup(app: Flask, client: FlaskClient) -> None:
+    code = setup_code(db_of(app))
+    csrf = client.get("/api/csrf").get_json()["csrf_token"]
+    response = client.post(
+        "/setup",
+        data={"code": code, "username": "boss", "password": ADMIN_PASSWORD, "csrf_token": csrf},
+    )
+    assert response.status_code == 302
+
+
+@pytest.fixture
+def admin(app: Flask, client: FlaskClient) -> FlaskClient:
+    do_setup(app, client)
+    return client
+
+
+def post(client: FlaskClient, path: str, **data: Any) -> Any:
+    return client.post(path, data={**data, "csrf_token": token(client)})
+
+
+# -- first run and login ------------------------------------------------------------------------
+def test_first_visit_goes_to_setup_and_needs_the_code(app: Flask, client: FlaskClient) -> None:
+    assert client.get("/").status_code == 302
+    assert client.get("/login").headers["Location"].endswith("/setup")
+    csrf = client.get("/api/csrf").get_json()["csrf_token"]
+    wrong = client.post(
+        "/setup", data={"code": "AAAA-BBBB-CCCC", "username": "boss", "password": ADMIN_PASSWORD,
+                        "csrf_token": csrf},
+    )  # fmt: skip
+    assert wrong.status_code == 400 and "not the setup code" in wrong.get_data(True)
+    do_setup(app, client)
+    assert setup_code(db_of(app)) is None  # used once, gone
+    assert client.get("/setup").status_code == 302
+
+
+def test_setup_refuses_a_short_password(app: Flask, client: FlaskClient) -> None:
+    csrf = client.get("/api/csrf").get_json()["csrf_token"]
+    response = client.post(
+        "/setup", data={"code": setup_code(db_of(app)), "username": "boss", "password": "short",
+                        "csrf_token": csrf},
+    )  # fmt: skip
+    assert response.status_code == 400 and "at least 10" in response.get_data(True)
+
+
+def test_login_logout_and_the_same_answer_for_unknown_users(app: Flask, admin: FlaskClient) -> None:
+    post(admin, "/logout")
+    assert admin.get("/").status_code == 302
+    wrong = post(admin, "/login", username="boss", password="nope-nope-nope")
+    unknown = post(admin, "/login", username="ghost", password="nope-nope-nope")
+    assert wrong.status_code == unknown.status_code == 401
+    assert "Wrong user name or password." in wrong.get_data(True)
+    assert "Wrong user name or password." in unknown.get_data(True)
+    ok = post(admin, "/login", username="boss", password=ADMIN_PASSWORD)
+    assert ok.status_code == 302 and admin.get("/").status_code == 200
+
+
+def test_logins_are_rate_limited_per_source(app: Flask, admin: FlaskClient) -> None:
+    post(admin, "/logout")
+    for _ in range(10):
+        post(admin, "/login", username="boss", password="wrong-password")
+    blocked = post(admin, "/login", username="boss", password=ADMIN_PASSWORD)
+    assert blocked.status_code == 429 and "Too many failed logins" in blocked.get_data(True)
+
+
+def test_forms_without_the_csrf_token_change_nothing(app: Flask, admin: FlaskClient) -> None:
+    response = admin.post("/extensions/", data={"number": "201", "name": "x"})
+    assert response.status_code == 400 and "CSRF" in response.get_data(True)
+    assert get_extension(db_of(app), "201") is None
+    api = admin.post("/api/extensions", json={"number": "201"})
+    assert api.status_code == 400 and "CSRF" in api.get_json()["error"]
+
+
+def test_security_headers_and_cookie_flags(app: Flask, admin: FlaskClient) -> None:
+    response = admin.get("/")
+    assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    fresh = app.test_client()
+    cookie = fresh.get("/api/csrf").headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+
+
+# -- extensions ---------------------------------------------------------------------------------
+def test_add_an_extension_and_see_the_password_once(app: Flask, admin: FlaskClient) -> None:
+    created = post(admin, "/extensions/", number="201", name="Reception")
+    assert created.status_code == 302
+    page = admin.get(created.headers["Location"]).get_data(True)
+    password = re.search(r'id="sip-password"><code>([^<]+)</code>', page)
+    assert password and len(password.group(1)) >= 16
+    assert stored_secrets(db_of(app), "201") is not None
+    assert "Reception" in admin.get("/extensions/").get_data(True)
+    later = admin.get("/extensions/201").get_data(True)
+    assert password.group(1) not in later and "Reveal" in later
+    assert password.group(1) in admin.get("/extensions/201?reveal=1").get_data(True)
+
+
+@pytest.mark.parametrize(
+    ("number", "password", "message"),
+    [("20a", "", "2 to 8 digits"), ("201", "short", "at least 12")],
+)
+def test_bad_extension_input_is_a_message_not_a_500(
+    app: Flask, admin: FlaskClient, number: str, password: str, message: str
+) -> None:
+    response = post(admin, "/extensions/", number=number, name="x", password=password)
+    assert response.status_code == 400 and message in response.get_data(True)
+    assert get_extension(db_of(app), "201") is None
+
+
+def test_duplicate_extension(app: Flask, admin: FlaskClient) -> None:
+    post(admin, "/extensions/", number="201", name="A")
+    response = post(admin, "/extensions/", number="201", name="B")
+    assert response.status_code == 400 and "already exists" in response.get_data(True)
+
+
+def test_edit_reset_and_delete(app: Flask, admin: FlaskClient) -> None:
+    post(admin, "/extensions/", number="201", name="A")
+    before = stored_secrets(db_of(app), "201")
+    post(admin, "/extensions/201/edit", name="Front desk", pin="4321")
+    extension = get_extension(db_of(app), "201")
+    assert extension is not None and extension.display_name == "Front desk"
+    assert not extension.outbound_allowed  # unchecked box
+    bad_pin = post(admin, "/extensions/201/edit", name="Front desk", pin="12")
+    assert "4 to 8 digits" in admin.get(bad_pin.headers["Location"]).get_data(True)
+    post(admin, "/extensions/201/password")
+    assert stored_secrets(db_of(app), "201") != before
+    post(admin, "/extensions/201/delete")
+    assert get_extension(db_of(app), "201") is None
+    assert admin.get("/extensions/201").status_code == 404
+
+
+# -- the other pages ----------------------------------------------------------------------------
+def _fill(app: Flask) -> None:
+    db = db_of(app)
+    from pbx.store.extensions import add_extension
+
+    add_extension(db, number="201", name="A", password="long-enough-password", now=1.0)
+    now = time.time()
+    save_bindings(db, [Binding(
+        aor="201", binding_key="k", contact="sip:201@10.0.0.5", expires_at=now + 300,
+        received_host="10.0.0.5", received_port=5060, transport="UDP", call_id="c", cseq=1,
+        registered_at=now, user_agent="Yealink T46S", reachable=True, rtt_ms=4.2,
+    )], [])  # fmt: skip
+    for i in range(3):
+        finish_call(db, CallRecord(
+            call_id=f"c{i}", caller="201", callee="202", started_at=now - 60 * i,
+            answered_at=now - 60 * i + 2 if i else None, ended_at=now - 60 * i + 30,
+            end_reason="caller hung up", status=200, caller_codec="PCMU", callee_codec="PCMU",
+        ))  # fmt: skip
+    save_ban(db, SourceBan(address="198.51.100.7", banned_at=now, until=now + 3600, failures=10,
+                           reason="10 auth failures in 60s"))  # fmt: skip
+
+
+def test_dashboard_phones_calls_security_pages(app: Flask, admin: FlaskClient) -> None:
+    _fill(app)
+    dashboard = admin.get("/").get_data(True)
+    assert "Yealink T46S" in dashboard and "198.51.100.7" in dashboard
+    status = admin.get("/api/status").get_json()
+    assert status["today"]["calls"] >= 1 and status["phones"][0]["extension"] == "201"
+    assert "4.2 ms" in admin.get("/phones/").get_data(True)
+    calls = admin.get("/calls/?extension=201&answered=yes").get_data(True)
+    assert calls.count("caller hung up") == 2
+    assert "a date like" in admin.get("/calls/?since=yesterday").get_data(True)
+    csv_text = admin.get("/calls/export.csv").get_data(True)
+    assert (
+        csv_text.splitlines()[0].startswith("call_id,caller,callee")
+        and len(csv_text.splitlines()) == 4
+    )
+    assert "198.51.100.7" in admin.get("/security/").get_data(True)
+    post(admin, "/security/unban", address="198.51.100.7")
+    assert "Nobody is banned" in admin.get("/security/").get_data(True)
+
+
+def test_line_settings_are_validated(app: Flask, admin: FlaskClient) -> None:
+    _fill(app)
+    good = post(admin, "/line/", line_backend="sim", line_device="", line_country="DE",
+                outside_prefix="0", inbound_target="201", outbound_patterns="NXXXXXX",
+                blocked_prefixes="00")  # fmt: skip
+    assert good.status_code == 302
+    bad = post(admin, "/line/", line_backend="fax", line_device="", line_country="XX",
+               outside_prefix="99x", inbound_target="299", outbound_patterns="hello world",
+               blocked_prefixes="")  # fmt: skip
+    text = bad.get_data(True)
+    assert bad.status_code == 400
+    for message in ("backend:", "country:", "prefix", "no extension 299", "not a dial pattern"):
+        assert message in text
+
+
+def test_backup_downloads_a_consistent_copy_and_restores_it(
+    app: Flask, admin: FlaskClient, tmp_path: Path
+) -> None:
+    _fill(app)
+    backup = admin.get("/backup/download")
+    assert backup.status_code == 200 and backup.data.startswith(b"SQLite format 3\x00")
+    post(admin, "/extensions/201/delete")
+    restored = admin.post(
+        "/backup/restore",
+        data={"csrf_token": token(admin), "backup": (io.BytesIO(backup.data), "backup.db")},
+        content_type="multipart/form-data",
+    )
+    assert restored.status_code == 302
+    assert get_extension(db_of(app), "201") is not None
+
+
+def test_a_file_that_is_not_our_backup_changes_nothing(
+    app: Flask, admin: FlaskClient, tmp_path: Path
+) -> None:
+    _fill(app)
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE x (y)")
+    conn.close()
+    for payload, message in ((b"not a database at all", "not an SQLite database"),
+                             (other.read_bytes(), "no schema of ours")):  # fmt: skip
+        response = admin.post(
+            "/backup/restore",
+            data={"csrf_token": token(admin), "backup": (io.BytesIO(payload), "x.db")},
+            content_type="multipart/form-data", follow_redirects=True,
+        )  # fmt: skip
+        assert message in response.get_data(True) and "Nothing was changed" in response.get_data(
+            True
+        )
+    assert get_extension(db_of(app), "201") is not None
+
+
+# -- the API ------------------------------------------------------------------------------------
+def test_api_needs_a_login(client: FlaskClient) -> None:
+    assert client.get("/api/extensions").status_code == 401
+
+
+def test_api_login_and_extensions_crud(app: Flask, client: FlaskClient) -> None:
+    do_setup(app, client)
+    fresh = app.test_client()
+    csrf = fresh.get("/api/csrf").get_json()["csrf_token"]
+    bad = fresh.post("/api/login", json={"username": "boss", "password": "x"},
+                     headers={"X-CSRF-Token": csrf})  # fmt: skip
+    assert bad.status_code == 401
+    ok = fresh.post("/api/login", json={"username": "boss", "password": ADMIN_PASSWORD},
+                    headers={"X-CSRF-Token": csrf})  # fmt: skip
+    headers = {"X-CSRF-Token": ok.get_json()["csrf_token"]}
+    created = fresh.post("/api/extensions", json={"number": "301", "name": "API"}, headers=headers)
+    assert created.status_code == 201 and len(created.get_json()["password"]) >= 16
+    assert fresh.post("/api/extensions", json={"number": "301"}, headers=headers).status_code == 400
+    assert fresh.post("/api/extensions", json={"number": "x1"}, headers=headers).status_code == 400
+    assert fresh.get("/api/extensions").get_json()["extensions"][0]["number"] == "301"
+    patched = fresh.patch("/api/extensions/301", json={"name": "Renamed", "outbound_allowed": False},
+                          headers=headers)  # fmt: skip
+    assert (
+        patched.get_json()["name"] == "Renamed" and patched.get_json()["outbound_allowed"] is False
+    )
+    assert fresh.patch("/api/extensions/301", json={"outbound_allowed": "yes"},
+                       headers=headers).status_code == 400  # fmt: skip
+    assert fresh.get("/api/extensions/399").status_code == 404
+    assert fresh.delete("/api/extensions/301", headers=headers).status_code == 200
+    assert fresh.delete("/api/extensions/301", headers=headers).status_code == 404
+    assert fresh.get("/api/calls?limit=abc").status_code == 400
+    assert fresh.get("/api/calls").get_json() == {"calls": []}
