@@ -296,8 +296,8 @@ def test_api_login_and_extensions_crud(app: Flask, client: FlaskClient) -> None:
     assert fresh.post("/api/extensions", json={"number": "301"}, headers=headers).status_code == 400
     assert fresh.post("/api/extensions", json={"number": "x1"}, headers=headers).status_code == 400
     assert fresh.get("/api/extensions").get_json()["extensions"][0]["number"] == "301"
-    patched = fresh.patch("/api/extensions/301", json={"name": "Renamed", "outbound_allowed": False},
-                          headers=headers)  # fmt: skip
+    change = {"name": "Renamed", "outbound_allowed": False}
+    patched = fresh.patch("/api/extensions/301", json=change, headers=headers)
     assert (
         patched.get_json()["name"] == "Renamed" and patched.get_json()["outbound_allowed"] is False
     )
