@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import resource
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -129,14 +130,37 @@ def serve(
     show_default=True,
     help="folder for the database and recordings",
 )
+@click.option(
+    "--web-port",
+    envvar="SWITCHBOARD_WEB_PORT",
+    type=int,
+    default=8080,
+    show_default=True,
+    help="port of the web admin on localhost (0 picks a free one)",
+)
 @_common_options
-def up(data_dir: Path, config_file: Path | None, log_level: str | None) -> None:
-    """Run the whole product on embedded defaults (today: the switch)."""
+def up(data_dir: Path, web_port: int, config_file: Path | None, log_level: str | None) -> None:
+    """Run the whole product on embedded defaults: the switch and the web admin."""
     overrides = {"db": str(data_dir / "switchboard.db"), "log_level": log_level}
-    _serve(
-        _settings(overrides, config_file),
-        banner="Stop with Ctrl-C. (The web admin and the phone line join in later releases.)",
-    )
+    settings = _settings(overrides, config_file)
+    settings.db.parent.mkdir(parents=True, exist_ok=True)
+    # The web admin is its own process (DESIGN: three processes share the database).
+    web = subprocess.Popen(
+        [sys.executable, "-m", "webadmin", "--db", str(settings.db), "--bind", "127.0.0.1",
+         "--port", str(web_port), "--sip-host", settings.bind,
+         "--sip-port", str(settings.sip_port)],
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        _serve(settings, banner="Stop with Ctrl-C. (The phone line joins in a later release.)")
+    finally:
+        if web.poll() is None:
+            web.terminate()
+            try:
+                web.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                web.kill()
+                web.wait(timeout=10)
 
 
 for command in COMMANDS:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -19,9 +21,16 @@ def test_up_answers_options_and_stops_cleanly(tmp_path: Path, sig: int) -> None:
     process = SwitchProcess(
         tmp_path,
         args=[sys.executable, "-m", "pbx.cli", "up", "--data", str(data_dir)],
-        env={"SWITCHBOARD_SIP_PORT": "0"},  # the default is 5060; a test takes a free port
+        # The defaults are 5060 and 8080; a test takes free ports.
+        env={"SWITCHBOARD_SIP_PORT": "0", "SWITCHBOARD_WEB_PORT": "0"},
     )
     with process:
+        web = re.compile(r"web admin on (http://\S+)")
+        seen = [line for line in process.lines if web.search(line)]
+        line = seen[0] if seen else process.wait_for(web, timeout=20)
+        url = re.search(r"(http://\S+)", line).group(1)  # type: ignore[union-attr]
+        with urllib.request.urlopen(url + "setup", timeout=10) as page:
+            assert page.status == 200 and b"setup code" in page.read()
         assert process.host == "127.0.0.1"
         peer = UdpPeer()
         try:
