@@ -36,7 +36,17 @@ def create_app(config: dict[str, Any]) -> Flask:
     migrated.close()
 
     from webadmin import db, security
-    from webadmin.views import api, auth, backup, calls, dashboard, extensions, line, phones
+    from webadmin.views import (
+        api,
+        auth,
+        backup,
+        calls,
+        dashboard,
+        extensions,
+        line,
+        phones,
+        provision,
+    )
     from webadmin.views import security as security_page
 
     db.init_app(app)
@@ -44,7 +54,7 @@ def create_app(config: dict[str, Any]) -> Flask:
     _error_pages(app)
     for blueprint in (
         auth.bp, dashboard.bp, extensions.bp, phones.bp, calls.bp, security_page.bp,
-        backup.bp, line.bp, api.bp,
+        backup.bp, line.bp, api.bp, provision.bp,
     ):  # fmt: skip
         app.register_blueprint(blueprint)
     return app

@@ -155,6 +155,7 @@ def remove_extension(db: Database, number: str) -> None:
         if get_extension(db, number) is None:
             raise ExtensionError(f"no extension {number}")
         db.execute("DELETE FROM registrations WHERE aor = ?", [number])
+        db.execute("DELETE FROM desk_phones WHERE extension = ?", [number])
         db.execute("DELETE FROM extensions WHERE number = ?", [number])
 
 

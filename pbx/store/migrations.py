@@ -159,12 +159,23 @@ def _setup_code() -> str:
     return f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
 
 
+def _0004_desk_phones(db: Database) -> None:
+    # Desk phones provisioned over HTTP: which MAC gets which extension's config file.
+    db.table("desk_phones").create(
+        {"mac": str, "extension": str, "vendor": str, "created_at": float},
+        pk="mac",
+        not_null={"extension", "vendor", "created_at"},
+        foreign_keys=[("extension", "extensions", "number")],
+    )
+
+
 Migration = Callable[[Database], None]
 
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_extensions_and_location", _0001_extensions_and_location),
     ("0002_calls", _0002_calls),
     ("0003_admins", _0003_admins),
+    ("0004_desk_phones", _0004_desk_phones),
 ]
 
 

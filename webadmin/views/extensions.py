@@ -14,8 +14,10 @@ from flask import (
     request,
     url_for,
 )
+from markupsafe import Markup
 from werkzeug.wrappers import Response
 
+from pbx.store.desk_phones import VENDORS, phones_of
 from pbx.store.extensions import (
     ExtensionError,
     add_extension,
@@ -30,7 +32,9 @@ from pbx.store.extensions import (
 )
 from pbx.store.registrations import load_bindings
 from webadmin.db import get_db
+from webadmin.provisioning import qr_payload, qr_svg, settings_rows
 from webadmin.security import login_required
+from webadmin.views import provision
 
 bp = Blueprint("extensions", __name__, url_prefix="/extensions")
 
@@ -77,8 +81,19 @@ def show(number: str) -> str:
     if extension is None:
         abort(404, description=f"There is no extension {number}.")
     reveal = request.args.get("reveal") == "1" or request.args.get("created") == "1"
+    sip = provision.account(number)
+    qr = None
+    rows: list[tuple[str, str]] = []
+    if sip is not None and reveal:  # the QR code leads to the password: shown when it is
+        sip_server = provision.server()
+        rows = settings_rows(sip, sip_server)
+        qr = qr_svg(qr_payload(sip, sip_server, provisioning_url=provision.linphone_url(number)))
     return render_template(
         "extension.html",
+        desk_phones=phones_of(db, number),
+        qr=Markup(qr) if qr else None,
+        settings=rows,
+        vendors=VENDORS,
         extension=extension,
         password=provisioning_password(db, number) if reveal else None,
         has_password=provisioning_password(db, number) is not None,

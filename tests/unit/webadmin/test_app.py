@@ -308,3 +308,32 @@ def test_api_login_and_extensions_crud(app: Flask, client: FlaskClient) -> None:
     assert fresh.delete("/api/extensions/301", headers=headers).status_code == 404
     assert fresh.get("/api/calls?limit=abc").status_code == 400
     assert fresh.get("/api/calls").get_json() == {"calls": []}
+
+
+# -- provisioning --------------------------------------------------------------------------------
+def test_provisioning_panel_desk_phones_and_files(app: Flask, admin: FlaskClient) -> None:
+    created = post(admin, "/extensions/", number="201", name="Reception")
+    page = admin.get(created.headers["Location"]).get_data(True)
+    assert "<svg" in page and "192.0.2.1" in page  # QR code and the server in plain words
+    password = re.search(r'id="sip-password"><code>([^<]+)</code>', page).group(1)  # type: ignore[union-attr]
+    bad = post(admin, "/extensions/201/phones", mac="not-a-mac", vendor="yealink")
+    assert "MAC" in admin.get(bad.headers["Location"]).get_data(True)
+    post(admin, "/extensions/201/phones", mac="00:15:65:AB:CD:EF", vendor="yealink")
+    config = admin.get("/provision/001565abcdef.cfg")
+    assert config.status_code == 200 and password in config.get_data(True)
+    assert "account.1.user_name = 201" in config.get_data(True).replace("=", " = ").replace(
+        "  ", " "
+    )
+    assert admin.get("/provision/cfg001565abcdef.xml").status_code == 404  # not a Grandstream
+    assert admin.get("/provision/0015650000ff.cfg").status_code == 404  # not assigned
+    outside = admin.get(
+        "/provision/001565abcdef.cfg", environ_base={"REMOTE_ADDR": "93.184.216.34"}
+    )
+    assert outside.status_code == 403
+    with app.test_request_context("/"):
+        from webadmin.views.provision import linphone_token
+
+        secret = linphone_token("201")  # what the QR code's URL carries
+    linphone = admin.get(f"/provision/linphone/201/{secret}.xml")
+    assert linphone.status_code == 200 and password in linphone.get_data(True)
+    assert admin.get("/provision/linphone/201/0000.xml").status_code == 404
