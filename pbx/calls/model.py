@@ -65,6 +65,8 @@ class Call:
     b_call_id: str
     b_from_tag: str
     started_at: float
+    via_line: bool = False
+    dial: str | None = None
     state: CallState = CallState.ROUTING
     a_dialog: Dialog | None = None
     branches: dict[ClientKey, Branch] = field(default_factory=dict)

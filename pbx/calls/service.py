@@ -17,7 +17,7 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 from zlib import crc32
 
@@ -33,6 +33,7 @@ from pbx.calls.media_plan import (
 from pbx.calls.model import Branch, Call, CallState, Forwarded, ServerTxKey
 from pbx.clock import Clock
 from pbx.registrar.location import Location, reach
+from pbx.routing.dialplan import DEFAULT_BLOCKED, LinePlan, route_dialled, split_list
 from pbx.routing.digest_check import Verdict, check_digest
 from pbx.sip.auth import NONCE_SALT_LENGTH, DigestAuthenticator
 from pbx.sip.dialog import (
@@ -65,8 +66,15 @@ from pbx.sip.transaction import (
 from pbx.sip.transaction_layer import Incoming, TransactionLayer, client_key_of_response
 from pbx.sip.uri import SipUri, parse_uri
 from pbx.store.calls import ActiveCall, CallRecord, clear_active, finish_call, save_active
-from pbx.store.extensions import StoredSecrets, get_extension
+from pbx.store.extensions import (
+    LINE_ACCOUNT,
+    StoredSecrets,
+    get_extension,
+    is_line_account,
+    list_extensions,
+)
 from pbx.store.records import Binding
+from pbx.store.settings import get_setting
 from pbx.transport.flow import Destination, Flow
 from pbx.transport.layer import TransportLayer
 from pbx.transport.response_routing import response_destination
@@ -95,6 +103,15 @@ class CallPolicy:
     session_refresh: float = 900.0
     """Seconds between the switch's refreshes of an answered call (RFC 4028 in spirit): each leg
     gets an UPDATE (or a re-INVITE with the same SDP); a leg that does not answer ends the call."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    callee: str
+    bindings: list[Binding]
+    dial: str | None
+    """Digits for the line gateway to dial, for a call out; None otherwise."""
+    caller: str
 
 
 class CallService:
@@ -304,19 +321,59 @@ class CallService:
                 return False
         return True
 
-    def _target(self, key: ServerTxKey, request: Request) -> tuple[str, list[Binding]] | None:
-        uri = request.uri
-        number = uri.user if isinstance(uri, SipUri) else None
-        if not number or get_extension(self._db, number) is None:
-            self._respond(key, request, 404)
-            return None
-        bindings = self._location.bindings_of(number)
+    def _reachable(self, aor: str) -> list[Binding]:
         local = self._local("UDP")
-        bindings = [b for b in bindings if reach(b) != local]
-        if not bindings:
-            self._respond(key, request, 480, "Temporarily Unavailable")
+        return [b for b in self._location.bindings_of(aor) if reach(b) != local]
+
+    def _line_plan(self) -> LinePlan:
+        db = self._db
+        blocked = get_setting(db, "blocked_prefixes")
+        return LinePlan(
+            outside_prefix=get_setting(db, "outside_prefix") or "9",
+            outbound_patterns=split_list(get_setting(db, "outbound_patterns") or ""),
+            blocked_prefixes=DEFAULT_BLOCKED if blocked is None else split_list(blocked),
+            country=get_setting(db, "line_country") or "US",
+        )
+
+    def _target(self, key: ServerTxKey, request: Request, caller: str) -> _Target | None:
+        """Who this call rings: the office for a call from the line, else the dial plan."""
+        db = self._db
+        if is_line_account(db, caller):
+            # Inbound from the phone line: the configured ring group, or every extension.
+            configured = split_list(get_setting(db, "inbound_target") or "")
+            numbers = list(configured) or [e.number for e in list_extensions(db)]
+            bindings = [b for n in numbers for b in self._reachable(n)]
+            if not bindings:
+                self._respond(key, request, 480, "Temporarily Unavailable")
+                return None
+            caller_id = request.from_.uri.user if isinstance(request.from_.uri, SipUri) else None
+            return _Target(",".join(numbers), bindings, None, caller_id or "unknown")
+        uri = request.uri
+        dialled = uri.user if isinstance(uri, SipUri) else None
+        extension = get_extension(db, caller)
+        route = route_dialled(
+            dialled or "",
+            plan=self._line_plan(),
+            is_extension=lambda number: get_extension(db, number) is not None,
+            outbound_allowed=extension is not None and extension.outbound_allowed,
+        )
+        if route.kind == "reject":
+            self._respond(key, request, route.status, route.reason)
             return None
-        return number, bindings
+        if route.kind == "extension":
+            bindings = self._reachable(route.target)
+            if not bindings:
+                self._respond(key, request, 480, "Temporarily Unavailable")
+                return None
+            return _Target(route.target, bindings, None, caller)
+        line = self._reachable(LINE_ACCOUNT)
+        if not line:
+            self._respond(key, request, 503, "Phone Line Not Connected")
+            return None
+        if any(c.via_line for c in self.calls):
+            self._respond(key, request, 486, "Phone Line Busy")  # one analog line, one call
+            return None
+        return _Target(route.target, line, route.target, caller)
 
     def _new_call(self, key: ServerTxKey, invite: Request, flow: Flow) -> None:
         if not self._precheck(key, invite):
@@ -324,10 +381,10 @@ class CallService:
         caller = self._authenticate(key, invite, flow)
         if caller is None:
             return
-        target = self._target(key, invite)
+        target = self._target(key, invite, caller)
         if target is None:
             return
-        callee, bindings = target
+        callee, bindings = target.callee, target.bindings
         try:
             offer = parse_body(invite.content_type, invite.body)
         except SipParseError:
@@ -338,8 +395,10 @@ class CallService:
             self._respond(key, invite, 488, "SDP Offer Required")
             return
         call = Call(
-            caller=caller,
+            caller=target.caller,
             callee=callee,
+            via_line=target.dial is not None or is_line_account(self._db, caller),
+            dial=target.dial,
             a_invite=invite,
             a_key=key,
             a_flow=flow,
@@ -405,6 +464,8 @@ class CallService:
             target = parse_uri(binding.contact)
         except SipParseError:
             return
+        if call.dial is not None and isinstance(target, SipUri):
+            target = replace(target, user=call.dial)  # the gateway dials what the user part says
         destination = Destination(
             transport=binding.transport, host=reach(binding)[0], port=reach(binding)[1]
         )
@@ -415,7 +476,8 @@ class CallService:
             uri=SipUri(user=call.caller, host=self._local_host(binding.transport)),
             params=(("tag", call.b_from_tag),),
         )
-        to = NameAddress(uri=SipUri(user=call.callee, host=self._local_host(binding.transport)))
+        to_user = call.dial if call.dial is not None else binding.aor
+        to = NameAddress(uri=SipUri(user=to_user, host=self._local_host(binding.transport)))
         max_forwards = invite.max_forwards
         headers = [("Route", hop) for hop in binding.path]
         headers += [
@@ -1071,10 +1133,15 @@ class CallService:
             return
         if self._authenticate(key, request, flow) is None:
             return
-        target = self._target(key, request)
-        if target is None:
+        uri = request.uri
+        number = uri.user if isinstance(uri, SipUri) else None
+        if not number or get_extension(self._db, number) is None:
+            self._respond(key, request, 404)  # messages go to extensions only, not the line
             return
-        _, bindings = target
+        bindings = self._reachable(number)
+        if not bindings:
+            self._respond(key, request, 480, "Temporarily Unavailable")
+            return
         now = self._clock.monotonic()
         statuses: list[int] = []
         for binding in bindings:

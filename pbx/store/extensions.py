@@ -175,13 +175,50 @@ def _extension(row: tuple[object, ...]) -> Extension:
 
 
 def get_extension(db: Database, number: str) -> Extension | None:
-    row = db.execute(f"SELECT {_COLUMNS} FROM extensions WHERE number = ?", [number]).fetchone()
+    """An extension phones can dial (the line gateway's account is not one)."""
+    row = db.execute(
+        f"SELECT {_COLUMNS} FROM extensions WHERE number = ? AND kind = 'phone'", [number]
+    ).fetchone()
     return None if row is None else _extension(row)
 
 
+LINE_ACCOUNT = "line1"
+
+
+def ensure_line_account(db: Database, name: str = LINE_ACCOUNT, *, now: float) -> str:
+    """The line gateway's SIP account (made on first use) and its password, which the gateway
+    reads from this file on the same box."""
+    with write_transaction(db):
+        row = db.execute(
+            "SELECT provisioning_password FROM extensions WHERE number = ? AND kind = 'line'",
+            [name],
+        ).fetchone()
+        if row is not None and row[0]:
+            return str(row[0])
+        password = generate_password()
+        md5, sha256 = _ha1s(name, sip_realm(db), password)
+        db.execute(
+            "INSERT INTO extensions (number, display_name, ha1_md5, ha1_sha256, "
+            "provisioning_password, outbound_allowed, created_at, updated_at, kind) "
+            "VALUES (?, 'Phone line', ?, ?, ?, 0, ?, ?, 'line') ON CONFLICT (number) DO UPDATE SET "
+            "ha1_md5 = excluded.ha1_md5, ha1_sha256 = excluded.ha1_sha256, "
+            "provisioning_password = excluded.provisioning_password",
+            [name, md5, sha256, password, now, now],
+        )
+        return password
+
+
+def is_line_account(db: Database, name: str) -> bool:
+    row = db.execute(
+        "SELECT 1 FROM extensions WHERE number = ? AND kind = 'line'", [name]
+    ).fetchone()
+    return row is not None
+
+
 def list_extensions(db: Database) -> list[Extension]:
+    """The office's extensions (not the line gateway's account)."""
     rows = db.execute(
-        f"SELECT {_COLUMNS} FROM extensions ORDER BY length(number), number"
+        f"SELECT {_COLUMNS} FROM extensions WHERE kind = 'phone' ORDER BY length(number), number"
     ).fetchall()
     return [_extension(row) for row in rows]
 

@@ -169,6 +169,12 @@ def _0004_desk_phones(db: Database) -> None:
     )
 
 
+def _0005_line_accounts(db: Database) -> None:
+    # The line gateway registers like a phone, under an account of kind 'line' that phones
+    # cannot dial and the admin does not see among the extensions.
+    db.execute("ALTER TABLE extensions ADD COLUMN kind TEXT NOT NULL DEFAULT 'phone'")
+
+
 Migration = Callable[[Database], None]
 
 MIGRATIONS: list[tuple[str, Migration]] = [
@@ -176,6 +182,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0002_calls", _0002_calls),
     ("0003_admins", _0003_admins),
     ("0004_desk_phones", _0004_desk_phones),
+    ("0005_line_accounts", _0005_line_accounts),
 ]
 
 
