@@ -1,0 +1,690 @@
+"""The gateway's SIP user agent: it registers to the switch as the line and bridges calls.
+
+Inbound: the line rings, caller ID arrives between the first rings, and after
+``answer_after_rings`` the agent INVITEs the switch with the caller's number and name; when a
+phone answers (200) it goes off hook and bridges audio; if the caller gives up (no ring for
+``ring_gone``) it CANCELs. Outbound: the switch INVITEs us with the digits in the Request-URI;
+we go off hook, wait for dial tone, dial DTMF, pass call progress as early media and answer
+(analog lines have no answer signal). Either side's hang-up ends both: loop-current drop, the
+busy/disconnect tone, a silence timeout or the maximum call length on the line side; BYE (or
+CANCEL) on the SIP side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from gateway_fxo.dsp.callerid import CallerIdReceiver
+from gateway_fxo.dsp.dtmf_generate import generate_dtmf
+from gateway_fxo.dsp.tones import ToneDetector
+from gateway_fxo.line import (
+    FRAME_BYTES,
+    FRAME_SAMPLES,
+    FRAME_SECONDS,
+    CallerIdReceived,
+    LineCard,
+    LineEvent,
+    LineVoltageLost,
+    LineVoltageRestored,
+    LoopCurrentDrop,
+    PolarityReversal,
+    RingStart,
+)
+from gateway_fxo.media import RtpLeg
+from pbx.media.offer_answer import answer_for, make_offer
+from pbx.sip.auth_client import answer_challenge, choose_challenge
+from pbx.sip.errors import SipParseError
+from pbx.sip.headers import NameAddress, Via
+from pbx.sip.message import Message, Request, Response, make_request, make_response
+from pbx.sip.sdp import PCMU, SessionDescription
+from pbx.sip.uri import SipUri
+from pbx.transport.flow import Destination, Flow
+from pbx.transport.layer import TransportLayer
+
+log = logging.getLogger("gateway.agent")
+
+T1 = 0.5
+
+
+class LineState(enum.Enum):
+    IDLE = "idle"
+    RINGING = "ringing"
+    IN_USE = "in use"
+    DOWN = "down"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentSettings:
+    account: str
+    password: str
+    switch: tuple[str, int]
+    bind: str = "127.0.0.1"
+    country: str = "US"
+    answer_after_rings: int = 2
+    ring_gone: float = 7.0
+    """Seconds without a ring after which the caller has given up."""
+    loop_drop_threshold: float = 0.3
+    silence_timeout: float = 300.0
+    max_call: float = 4 * 3600.0
+    dial_tone_wait: float = 3.0
+    register_expires: int = 300
+
+
+@dataclass(slots=True)
+class _Call:
+    direction: str
+    call_id: str
+    local_tag: str
+    remote_tag: str | None = None
+    remote_target: str | None = None
+    invite: Request | None = None
+    cseq: int = 1
+    rtp: RtpLeg | None = None
+    answered: bool = False
+    last_sound: float = 0.0
+    started: float = 0.0
+
+
+class Agent:
+    def __init__(
+        self,
+        line: LineCard,
+        settings: AgentSettings,
+        *,
+        on_status: Callable[[str], None] = lambda _status: None,
+    ) -> None:
+        self.line = line
+        self.settings = settings
+        self.on_status = on_status
+        self.transport = TransportLayer(on_message=self._on_message, on_error=lambda e, f: None)
+        self.state = LineState.IDLE
+        self.rings = 0
+        self.caller_id: CallerIdReceived | None = None
+        self._callerid_rx = CallerIdReceiver()
+        self._tones = ToneDetector(settings.country)
+        self._call: _Call | None = None
+        self._pending: dict[str, asyncio.Future[Response]] = {}
+        self._provisional: dict[str, Callable[[Response], None]] = {}
+        self._ring_timer: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._register_task: asyncio.Task[None] | None = None
+        self._local: tuple[str, int] = (settings.bind, 0)
+        self.registered = asyncio.Event()
+        self._provisional_seen: set[str] = set()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._local = await self.transport.listen_udp(self.settings.bind, 0)
+        self.line.on_event = self._on_line_event
+        self.line.on_audio = self._on_line_audio
+        await self.line.open()
+        self._register_task = asyncio.get_running_loop().create_task(self._register_loop())
+        self._status(LineState.IDLE)
+
+    async def stop(self) -> None:
+        if self._call is not None:
+            await self._hang_up("gateway stopping")
+        if self._register_task is not None:
+            self._register_task.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        await self.line.close()
+        await self.transport.close()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _status(self, state: LineState) -> None:
+        self.state = state
+        self.on_status(state.value)
+
+    # -- SIP plumbing ---------------------------------------------------------------------
+    def _via(self) -> Via:
+        host, port = self._local
+        return Via(
+            transport="UDP",
+            host=host,
+            port=port,
+            params=(("branch", "z9hG4bK" + secrets.token_hex(8)), ("rport", None)),
+        )
+
+    def _me(self, tag: str | None = None) -> NameAddress:
+        host, port = self.settings.switch
+        params = (("tag", tag),) if tag else ()
+        return NameAddress(
+            uri=SipUri(user=self.settings.account, host=host, port=port), params=params
+        )
+
+    def _contact(self) -> NameAddress:
+        host, port = self._local
+        return NameAddress(uri=SipUri(user=self.settings.account, host=host, port=port))
+
+    def _send(self, message: Message) -> None:
+        host, port = self.settings.switch
+        self.transport.send(message, Destination(transport="UDP", host=host, port=port))
+
+    async def _transaction(
+        self, request: Request, on_provisional: Callable[[Response], None] | None = None
+    ) -> Response:
+        """Send a request (retransmitting over UDP, §17.1) and wait for its final response."""
+        branch = request.top_via.branch or ""
+        future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+        self._pending[branch] = future
+        if on_provisional is not None:
+            self._provisional[branch] = on_provisional
+        interval = T1
+        try:
+            for _ in range(7):
+                self._send(request)
+                try:
+                    return await asyncio.wait_for(asyncio.shield(future), interval)
+                except TimeoutError:
+                    if request.method == "INVITE" and branch in self._provisional_seen:
+                        return await asyncio.wait_for(future, 180)
+                    interval = min(interval * 2, 4.0)
+            raise TimeoutError(f"no answer to {request.method}")
+        finally:
+            self._pending.pop(branch, None)
+            self._provisional.pop(branch, None)
+
+    async def _authenticated(
+        self,
+        build: Callable[[int, list[tuple[str, str]]], Request],
+        on_provisional: Callable[[Response], None] | None = None,
+    ) -> tuple[Request, Response]:
+        """Send, and if challenged answer with our credentials (401 or 407)."""
+        request = build(1, [])
+        response = await self._transaction(request, on_provisional)
+        if response.status not in (401, 407):
+            return request, response
+        if request.method == "INVITE":
+            self._ack_non_2xx(request, response)
+        header = "www-authenticate" if response.status == 401 else "proxy-authenticate"
+        reply = "Authorization" if response.status == 401 else "Proxy-Authorization"
+        challenge = choose_challenge(response.headers.get_all(header))
+        if challenge is None:
+            return request, response
+        credentials = answer_challenge(
+            challenge,
+            username=self.settings.account,
+            password=self.settings.password,
+            method=request.method,
+            uri=str(request.uri),
+            cnonce=secrets.token_hex(8),
+        )
+        request = build(2, [(reply, credentials.to_header_value())])
+        return request, await self._transaction(request, on_provisional)
+
+    def _ack_non_2xx(self, invite: Request, response: Response) -> None:
+        """§17.1.1.3: the ACK for a non-2xx final response shares the INVITE's branch."""
+        headers = [
+            ("Via", str(invite.top_via)),
+            ("Max-Forwards", "70"),
+            ("From", str(invite.from_)),
+            ("To", str(response.to)),
+            ("Call-ID", invite.call_id),
+            ("CSeq", f"{invite.cseq.seq} ACK"),
+        ]
+        from pbx.sip.headers import Headers
+
+        self._send(Request(method="ACK", uri=invite.uri, headers=Headers(headers)))
+
+    async def _register_loop(self) -> None:
+        call_id = secrets.token_hex(10) + "@gateway"
+        tag = secrets.token_hex(6)
+        seq = 0
+        while True:
+
+            def build(_attempt: int, extra: list[tuple[str, str]]) -> Request:
+                nonlocal seq
+                seq += 1
+                host, port = self.settings.switch
+                return make_request(
+                    "REGISTER",
+                    SipUri(host=host, port=port),
+                    via=self._via(),
+                    from_=self._me(tag),
+                    to=self._me(),
+                    call_id=call_id,
+                    cseq=seq,
+                    contact=self._contact(),
+                    headers=[
+                        ("Expires", str(self.settings.register_expires)),
+                        ("User-Agent", "Switchboard line gateway"),
+                        *extra,
+                    ],
+                )
+
+            try:
+                _, response = await self._authenticated(build)
+                if response.status == 200:
+                    self.registered.set()
+                    log.info("event=registered account=%s", self.settings.account)
+                    await asyncio.sleep(self.settings.register_expires / 2)
+                    continue
+                log.warning("event=register_failed status=%d", response.status)
+            except TimeoutError:
+                log.warning("event=register_timeout switch=%s:%d", *self.settings.switch)
+            await asyncio.sleep(5)
+
+    def _on_message(self, message: Message, flow: Flow) -> None:
+        if isinstance(message, Response):
+            branch = message.top_via.branch or ""
+            if message.status < 200:
+                self._provisional_seen.add(branch)
+                handler = self._provisional.get(branch)
+                if handler is not None:
+                    handler(message)
+                return
+            future = self._pending.get(branch)
+            if future is not None and not future.done():
+                future.set_result(message)
+            elif message.cseq.method == "INVITE" and message.status < 300 and self._call:
+                self._ack_2xx(message)  # a retransmitted 2xx: ACK again
+            return
+        try:
+            self._on_request(message, flow)
+        except SipParseError as exc:
+            self._reply(message, exc.status, exc.reason)
+
+    def _reply(
+        self,
+        request: Request,
+        status: int,
+        reason: str | None = None,
+        *,
+        body: bytes = b"",
+        tag: str | None = None,
+    ) -> Response:
+        headers: list[tuple[str, str]] = [("Contact", str(self._contact()))]
+        if body:
+            headers.append(("Content-Type", "application/sdp"))
+        response = make_response(
+            request, status, reason, to_tag=tag or secrets.token_hex(6), headers=headers, body=body
+        )
+        self._send(response)
+        return response
+
+    # -- requests from the switch -----------------------------------------------------------
+    def _on_request(self, request: Request, flow: Flow) -> None:
+        method = request.method
+        call = self._call
+        in_call = call is not None and request.call_id == call.call_id
+        if method == "OPTIONS":
+            self._reply(request, 200)
+        elif method == "INVITE" and request.to.tag is None:
+            if call is not None and in_call:
+                return  # a retransmission: our answer is on its way
+            if call is not None or self.state is not LineState.IDLE:
+                self._reply(request, 486, "Line Busy")
+                return
+            self._spawn(self._outbound(request))
+        elif method == "ACK":
+            return
+        elif method == "CANCEL" and in_call and call is not None and not call.answered:
+            self._reply(request, 200)
+            if call.invite is not None:
+                self._reply(call.invite, 487, tag=call.local_tag)
+            self._spawn(self._end_line_side("cancelled by the switch"))
+        elif method == "BYE" and in_call:
+            self._reply(request, 200)
+            self._spawn(self._end_line_side("the phone hung up"))
+        elif method in ("INVITE", "UPDATE") and in_call and call is not None and call.rtp:
+            # A re-INVITE or refresh: same media, same answer.
+            self._reply(request, 200, body=self._sdp(call.rtp, self._rtp_port), tag=call.local_tag)
+        elif in_call or request.to.tag is not None:
+            self._reply(request, 481)
+        else:
+            self._reply(request, 405)
+
+    # -- outbound: the switch asks us to dial ---------------------------------------------
+    _rtp_port = 0
+
+    async def _outbound(self, invite: Request) -> None:
+        uri = invite.uri
+        digits = uri.user if isinstance(uri, SipUri) else None
+        if not digits:
+            self._reply(invite, 484)
+            return
+        call = _Call(
+            direction="out",
+            call_id=invite.call_id,
+            local_tag=secrets.token_hex(6),
+            remote_tag=invite.from_.tag,
+            invite=invite,
+            started=asyncio.get_running_loop().time(),
+        )
+        call.remote_target = str(invite.contacts[0].uri) if invite.contacts else None
+        self._call = call
+        self._status(LineState.IN_USE)
+        self._reply(invite, 100)
+        offer = SessionDescription.parse(invite.body) if invite.body else None
+        rtp = RtpLeg(self.settings.bind, self.line.send_audio)
+        self._rtp_port = await rtp.open()
+        call.rtp = rtp
+        if offer is not None:
+            rtp.remote = _remote_of(offer)
+        self._tones = ToneDetector(self.settings.country)
+        await self.line.off_hook()
+        await self._wait_dial_tone()
+        if self._call is not call:
+            return
+        log.info("event=dialling digits=%s call_id=%s", digits, call.call_id)
+        await self._play(generate_dtmf(digits, on_s=0.1, off_s=0.1, level_dbm0=-8.0))
+        if self._call is not call:
+            return
+        body = self._answer(offer, rtp) if offer is not None else self._sdp(rtp, self._rtp_port)
+        self._reply(invite, 183, body=body, tag=call.local_tag)  # call progress as early media
+        # Analog lines say nothing when the far end answers: answer the switch at once.
+        call.answered = True
+        self._reply(invite, 200, body=body, tag=call.local_tag)
+        call.last_sound = asyncio.get_running_loop().time()
+        self._spawn(self._supervise(call))
+
+    async def _wait_dial_tone(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.dial_tone_wait
+        while loop.time() < deadline:
+            if self._tones.current == "dial":
+                return
+            await asyncio.sleep(FRAME_SECONDS)
+        log.info("event=no_dial_tone dialling_anyway=true")
+
+    async def _play(self, samples: Any) -> None:
+        """Play samples down the line in 20 ms frames, paced in real time."""
+        data = np.clip(np.asarray(samples), -32768, 32767).astype(np.int16)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        for index in range(0, len(data) - FRAME_SAMPLES + 1, FRAME_SAMPLES):
+            self.line.send_audio(data[index : index + FRAME_SAMPLES].tobytes())
+            wait = start + (index // FRAME_SAMPLES + 1) * FRAME_SECONDS - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+
+    # -- inbound: the line rings ------------------------------------------------------------
+    def _on_line_event(self, event: LineEvent) -> None:
+        if isinstance(event, RingStart):
+            self._ring()
+        elif isinstance(event, CallerIdReceived):
+            self.caller_id = event
+        elif isinstance(event, LoopCurrentDrop):
+            if event.seconds >= self.settings.loop_drop_threshold and self._call is not None:
+                self._spawn(self._far_end_gone("loop current drop"))
+        elif isinstance(event, PolarityReversal):
+            if self._call is not None and self._call.answered:
+                self._spawn(self._far_end_gone("polarity reversal"))
+        elif isinstance(event, LineVoltageLost):
+            self._status(LineState.DOWN)
+        elif isinstance(event, LineVoltageRestored):
+            self._status(LineState.IDLE)
+
+    def _ring(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._ring_timer is not None:
+            self._ring_timer.cancel()
+        self._ring_timer = loop.call_later(self.settings.ring_gone, self._caller_gave_up)
+        if self.state is LineState.IDLE:
+            self._status(LineState.RINGING)
+            self.rings = 0
+            self.caller_id = None
+            self._callerid_rx = CallerIdReceiver()
+        if self.state is not LineState.RINGING:
+            return
+        self.rings += 1
+        if self.rings == self.settings.answer_after_rings and self._call is None:
+            self._spawn(self._inbound())
+
+    def _caller_gave_up(self) -> None:
+        self._ring_timer = None
+        call = self._call
+        if self.state is LineState.RINGING and (call is None or not call.answered):
+            log.info("event=caller_gave_up rings=%d", self.rings)
+            if call is not None and call.invite is not None:
+                self._spawn(self._cancel(call))
+            self._call = None
+            self._status(LineState.IDLE)
+
+    async def _cancel(self, call: _Call) -> None:
+        invite = call.invite
+        assert invite is not None
+        from pbx.sip.headers import Headers
+
+        headers = Headers(
+            [
+                ("Via", str(invite.top_via)),
+                ("Max-Forwards", "70"),
+                ("From", str(invite.from_)),
+                ("To", str(invite.to)),
+                ("Call-ID", invite.call_id),
+                ("CSeq", f"{invite.cseq.seq} CANCEL"),
+            ]
+        )
+        self._send(Request(method="CANCEL", uri=invite.uri, headers=headers))
+        if call.rtp is not None:
+            call.rtp.close()
+
+    async def _inbound(self) -> None:
+        caller = self.caller_id
+        number = (caller.number if caller else None) or "anonymous"
+        name = caller.name if caller else None
+        rtp = RtpLeg(self.settings.bind, self.line.send_audio)
+        self._rtp_port = await rtp.open()
+        call = _Call(
+            direction="in",
+            call_id=secrets.token_hex(10) + "@gateway",
+            local_tag=secrets.token_hex(6),
+            rtp=rtp,
+            started=asyncio.get_running_loop().time(),
+        )
+        self._call = call
+        host, port = self.settings.switch
+        offer = self._sdp(rtp, self._rtp_port)
+        ident = NameAddress(
+            display_name=name, uri=SipUri(user=number, host=host), params=(("tag", call.local_tag),)
+        )
+
+        def build(attempt: int, extra: list[tuple[str, str]]) -> Request:
+            request = make_request(
+                "INVITE",
+                SipUri(user="inbound", host=host, port=port),
+                via=self._via(),
+                from_=ident,
+                to=NameAddress(uri=SipUri(user="inbound", host=host)),
+                call_id=call.call_id,
+                cseq=attempt,
+                contact=self._contact(),
+                headers=[
+                    (
+                        "P-Asserted-Identity",
+                        str(NameAddress(display_name=name, uri=SipUri(user=number, host=host))),
+                    ),
+                    *extra,
+                ],
+                body=offer,
+                content_type="application/sdp",
+            )
+            call.invite = request
+            call.cseq = attempt
+            return request
+
+        log.info("event=inbound_call number=%s name=%r call_id=%s", number, name, call.call_id)
+        try:
+            invite, response = await self._authenticated(build)
+        except TimeoutError:
+            await self._end_line_side("the switch did not answer")
+            return
+        if self._call is not call:
+            return
+        if response.status >= 300:
+            self._ack_non_2xx(invite, response)
+            log.info("event=inbound_refused status=%d", response.status)
+            self._call = None
+            rtp.close()
+            return
+        call.remote_tag = response.to.tag
+        call.remote_target = str(response.contacts[0].uri) if response.contacts else None
+        self._ack_2xx(response)
+        answer = SessionDescription.parse(response.body) if response.body else None
+        if answer is not None:
+            rtp.remote = _remote_of(answer)
+        if self._ring_timer is not None:
+            self._ring_timer.cancel()
+            self._ring_timer = None
+        await self.line.off_hook()
+        call.answered = True
+        call.last_sound = asyncio.get_running_loop().time()
+        self._status(LineState.IN_USE)
+        self._tones = ToneDetector(self.settings.country)
+        self._spawn(self._supervise(call))
+
+    def _ack_2xx(self, response: Response) -> None:
+        call = self._call
+        if call is None or call.invite is None:
+            return
+        host, port = self.settings.switch
+        target = call.remote_target or f"sip:{host}:{port}"
+        from pbx.sip.uri import parse_uri
+
+        ack = make_request(
+            "ACK",
+            parse_uri(target),
+            via=self._via(),
+            from_=call.invite.from_,
+            to=response.to,
+            call_id=call.call_id,
+            cseq=call.cseq,
+        )
+        self._send(ack)
+
+    # -- during a call ------------------------------------------------------------------------
+    def _on_line_audio(self, frame: bytes) -> None:
+        if len(frame) != FRAME_BYTES:
+            return
+        samples = np.frombuffer(frame, dtype=np.int16)
+        if self.state is LineState.RINGING:
+            for found in self._callerid_rx.push(samples):
+                self.caller_id = CallerIdReceived(
+                    number=found.number, name=found.name, standard=found.standard
+                )
+            return
+        call = self._call
+        if call is None:
+            return
+        self._tones.push(samples)
+        if call.rtp is not None:
+            call.rtp.from_line(frame)
+        if float(np.sqrt(np.mean(samples.astype(np.float64) ** 2))) > 100:
+            call.last_sound = asyncio.get_running_loop().time()
+
+    async def _supervise(self, call: _Call) -> None:
+        """Disconnect supervision on the line side: busy/disconnect tone, silence, length."""
+        loop = asyncio.get_running_loop()
+        while self._call is call:
+            await asyncio.sleep(0.1)
+            now = loop.time()
+            tone = self._tones.current
+            if call.answered and tone in ("busy", "congestion", "dial"):
+                await self._far_end_gone(f"{tone} tone")
+                return
+            if now - call.last_sound > self.settings.silence_timeout:
+                await self._far_end_gone("silence")
+                return
+            if now - call.started > self.settings.max_call:
+                await self._far_end_gone("maximum call length")
+                return
+
+    async def _far_end_gone(self, why: str) -> None:
+        """The line side ended the call: BYE to the switch, on hook."""
+        call = self._call
+        if call is None:
+            return
+        log.info("event=far_end_hung_up why=%r call_id=%s", why, call.call_id)
+        if call.answered:
+            await self._bye(call)
+        elif call.invite is not None and call.direction == "in":
+            await self._cancel(call)
+        await self._end_line_side(why)
+
+    async def _bye(self, call: _Call) -> None:
+        assert call.invite is not None
+        host, port = self.settings.switch
+        from pbx.sip.uri import parse_uri
+
+        target = parse_uri(call.remote_target or f"sip:{host}:{port}")
+        if call.direction == "in":
+            from_, to = (
+                call.invite.from_,
+                NameAddress(uri=call.invite.to.uri, params=(("tag", call.remote_tag or ""),)),
+            )
+        else:
+            from_ = NameAddress(uri=call.invite.to.uri, params=(("tag", call.local_tag),))
+            to = call.invite.from_
+        call.cseq += 1
+        bye = make_request(
+            "BYE", target, via=self._via(), from_=from_, to=to, call_id=call.call_id, cseq=call.cseq
+        )
+        try:
+            await self._transaction(bye)
+        except TimeoutError:
+            log.info("event=bye_unanswered call_id=%s", call.call_id)
+
+    async def _hang_up(self, why: str) -> None:
+        call = self._call
+        if call is not None and call.answered:
+            await self._bye(call)
+        await self._end_line_side(why)
+
+    async def _end_line_side(self, why: str) -> None:
+        call = self._call
+        self._call = None
+        if call is not None and call.rtp is not None:
+            call.rtp.close()
+        if self.line.is_off_hook:
+            await self.line.on_hook()
+        if self._ring_timer is not None:
+            self._ring_timer.cancel()
+            self._ring_timer = None
+        log.info("event=line_idle why=%r", why)
+        self._status(LineState.IDLE)
+
+    # -- SDP ------------------------------------------------------------------------------------
+    def _sdp(self, rtp: RtpLeg, port: int) -> bytes:
+        offer = make_offer(
+            codecs=[PCMU],
+            address=self.settings.bind,
+            port=port,
+            session_id=secrets.token_hex(4),
+            session_version=1,
+            telephone_event=None,
+        )
+        return offer.serialize().encode()
+
+    def _answer(self, offer: SessionDescription, rtp: RtpLeg) -> bytes:
+        answer = answer_for(
+            offer,
+            supported=[PCMU],
+            telephone_event=False,
+            address=self.settings.bind,
+            ports=[self._rtp_port if m.media_type == "audio" else 0 for m in offer.media],
+            session_id=secrets.token_hex(4),
+            session_version=1,
+        )
+        return answer.serialize().encode()
+
+
+def _remote_of(sdp: SessionDescription) -> tuple[str, int] | None:
+    for media in sdp.media:
+        if media.media_type == "audio" and media.port:
+            address = sdp.connection_address_of(media)
+            return (address, media.port) if address else None
+    return None
