@@ -368,4 +368,17 @@ def web(ctx: click.Context) -> None:
     os.execv(sys.executable, [sys.executable, "-m", "webadmin", *ctx.args])
 
 
-COMMANDS = (ext, status, ban, unban, calls, setup_code_command, web)
+@click.group()
+def line() -> None:
+    """The phone line: debug tools for the line gateway."""
+
+
+@line.command("decode", context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def line_decode(args: tuple[str, ...]) -> None:
+    """What the DSP finds in a recording: pbx line decode FILE.wav [--country US] (JSON)."""
+    # The gateway's own program (pbx never imports the gateway): this process becomes it.
+    os.execv(sys.executable, [sys.executable, "-m", "gateway_fxo.dsp.decode", *args])
+
+
+COMMANDS = (ext, status, ban, unban, calls, setup_code_command, web, line)

@@ -123,3 +123,33 @@ def test_the_password_is_kept_only_when_the_admin_asks(run) -> None:  # type: ig
     db = open_database(run.db)
     rows = dict(db.execute("SELECT number, provisioning_password FROM extensions").fetchall())
     assert rows == {"201": None, "202": "kept-for-provisioning"}
+
+
+def test_line_decode_reads_a_recording(tmp_path: Path) -> None:
+    """``pbx line decode`` runs the gateway's decoder (a separate program: pbx never imports it)."""
+    import subprocess
+    import sys
+    import wave
+
+    import numpy as np
+
+    from gateway_fxo.dsp.dtmf_generate import generate_dtmf
+
+    samples = np.asarray(generate_dtmf("42", level_dbm0=-10.0), dtype=np.int16)
+    path = tmp_path / "digits.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(samples.tobytes())
+    out = subprocess.run(
+        [sys.executable, "-m", "pbx.cli", "line", "decode", str(path), "--country", "DE"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert [d["digit"] for d in json.loads(out.stdout)["dtmf"]] == ["4", "2"]
+    missing = subprocess.run(
+        [sys.executable, "-m", "pbx.cli", "line", "decode", str(tmp_path / "none.wav")],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert missing.returncode == 2
