@@ -1,0 +1,109 @@
+"""The line gateway's composition root: settings, the line card, the agent, the loop.
+
+``python -m gateway_fxo --db FILE --switch HOST:PORT --line sim|modem:DEVICE|gpio`` runs one
+line. It reads its SIP account from the shared database (making it on first start) and writes
+the line's state there for the web admin's dashboard.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from gateway_fxo.agent import Agent, AgentSettings
+from gateway_fxo.line import LineCard
+from pbx.log import configure_logging
+from pbx.store.database import open_database
+from pbx.store.extensions import LINE_ACCOUNT, ensure_line_account
+from pbx.store.settings import get_setting, set_setting
+
+log = logging.getLogger("gateway")
+
+
+def make_line(spec: str, country: str, options: argparse.Namespace) -> tuple[LineCard, Any]:
+    """The backend named by ``spec``, and its control server when it has one (the simulator)."""
+    kind, _, device = spec.partition(":")
+    if kind == "sim":
+        from gateway_fxo.backends.sim import SimulatedLine
+
+        return SimulatedLine(country=country), None
+    if kind == "modem":
+        from gateway_fxo.backends.modem import ModemLine  # type: ignore[attr-defined]
+
+        return ModemLine(device or "/dev/ttyACM0"), None
+    if kind == "gpio":
+        from gateway_fxo.backends.gpio import GpioLine  # type: ignore[attr-defined]
+
+        return GpioLine(), None
+    raise SystemExit(f"gateway: unknown line {spec!r} (sim, modem:DEVICE or gpio)")
+
+
+async def run(options: argparse.Namespace) -> None:
+    db = open_database(Path(options.db))
+    password = ensure_line_account(db, LINE_ACCOUNT, now=time.time())
+    country = get_setting(db, "line_country") or "US"
+    host, _, port = options.switch.rpartition(":")
+    line, _ = make_line(options.line, country, options)
+    control = None
+    if options.sim_control is not None and options.line == "sim":
+        from gateway_fxo.sim_control import start_control_server  # type: ignore[attr-defined]
+
+        control = await start_control_server(line, "127.0.0.1", options.sim_control)
+        bound = control.sockets[0].getsockname()[1]
+        print(f"Simulated line control on 127.0.0.1:{bound}", file=sys.stderr, flush=True)
+
+    def status(state: str) -> None:
+        set_setting(db, "line_status", state)
+
+    agent = Agent(
+        line,
+        AgentSettings(account=LINE_ACCOUNT, password=password, switch=(host, int(port)),
+                      bind=options.bind, country=country),
+        on_status=status,
+    )  # fmt: skip
+    await agent.start()
+    print(f"Line gateway ({options.line}) registering to {options.switch}", file=sys.stderr,
+          flush=True)  # fmt: skip
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    registered = loop.create_task(agent.registered.wait())
+    registered.add_done_callback(
+        lambda _t: print("Line gateway registered", file=sys.stderr, flush=True)
+    )
+    try:
+        await stop.wait()
+    finally:
+        registered.cancel()
+        await agent.stop()
+        if control is not None:
+            control.close()
+        status("not connected")
+        db.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="gateway_fxo", description="Run one phone line.")
+    parser.add_argument("--db", default="data/switchboard.db")
+    parser.add_argument("--switch", default="127.0.0.1:5060", help="HOST:PORT of the switch")
+    parser.add_argument("--line", default="sim", help="sim, modem:DEVICE or gpio")
+    parser.add_argument("--bind", default="127.0.0.1", help="address for SIP and RTP")
+    parser.add_argument("--sim-control", type=int, default=None, help="port (0: any) to drive sim")
+    parser.add_argument("--log-level", default="info")
+    options = parser.parse_args(argv)
+    configure_logging(options.log_level)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run(options))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
