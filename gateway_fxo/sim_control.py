@@ -22,6 +22,7 @@ from types import TracebackType
 from typing import Any
 
 from gateway_fxo.backends.sim import SimulatedLine, SimulatedLineError
+from gateway_fxo.line import LineCard
 
 MAX_REQUEST_BYTES = 16 * 1024  # one request line; longer ones close the connection
 LOOPBACK_NAMES = ("localhost",)
@@ -66,6 +67,7 @@ class SimControlServer:
         self.host = host
         self._port = port
         self._server: asyncio.Server | None = None
+        self._closing: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
         self._ops: dict[str, Callable[[dict[str, Any]], Reply]] = {
             "place_inbound_call": self._place_inbound_call,
@@ -83,21 +85,34 @@ class SimControlServer:
         """The port listened on (the one chosen by the system when asked for port 0)."""
         return self._port
 
+    @property
+    def sockets(self) -> tuple[socket.socket, ...]:
+        """The listening sockets (empty before `start()` and after `close()`)."""
+        if self._server is None:
+            return ()
+        return tuple(self._server.sockets)
+
     async def start(self) -> None:
         self._server = await asyncio.start_server(
             self._serve, self.host, self._port, limit=MAX_REQUEST_BYTES
         )
         self._port = self._server.sockets[0].getsockname()[1]
 
-    async def close(self) -> None:
+    def close(self) -> None:
+        """Stop listening and end every connection (like asyncio.Server.close)."""
         if self._server is not None:
             self._server.close()
-            self._server = None
-        for task in list(self._connections):
+            self._closing, self._server = self._server, None
+        for task in self._connections:
             task.cancel()
+
+    async def wait_closed(self) -> None:
         for task in list(self._connections):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._closing is not None:
+            await self._closing.wait_closed()
+            self._closing = None
 
     async def __aenter__(self) -> SimControlServer:
         await self.start()
@@ -109,7 +124,8 @@ class SimControlServer:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        await self.close()
+        self.close()
+        await self.wait_closed()
 
     def handle(self, request: object) -> Reply:
         """One decoded request to its reply."""
@@ -201,6 +217,18 @@ class SimControlServer:
     def _line_voltage_restored(self, params: dict[str, Any]) -> Reply:
         self.line.line_voltage_restored()
         return {}
+
+
+async def start_control_server(
+    line: LineCard, host: str = "127.0.0.1", port: int = 0
+) -> SimControlServer:
+    """A started control server for `line`, which must be a SimulatedLine (the composition root
+    holds it as a LineCard); port 0: any free port, see `.port`."""
+    if not isinstance(line, SimulatedLine):
+        raise TypeError(f"only a simulated line has a control server, not {type(line).__name__}")
+    server = SimControlServer(line, host=host, port=port)
+    await server.start()
+    return server
 
 
 class SimControlClient:

@@ -18,22 +18,30 @@ a CallerIdReceived event, as a modem that decodes caller ID itself would.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
 
-from gateway_fxo.backends.sim_clock import AsyncioTicker, TickSource
+from gateway_fxo.backends.sim_calls import (
+    BUSY_TONE,
+    DEFAULT_DISCONNECT,
+    DISCONNECT_SIGNALS,
+    LOOP_DROP,
+    POLARITY,
+    DigitReceiver,
+    Phase,
+    RingingCall,
+    SimState,
+    SimulatedLineError,
+    frames,
+)
+from gateway_fxo.backends.sim_clock import AsyncioTicker, ManualTicker, TickSource
 from gateway_fxo.backends.sim_signals import (
     DEFAULT_CALLER_ID_STANDARD,
     HYBRID_TAPS,
     RING_CADENCES,
-    BurstPlayer,
-    CallerIdBurst,
     FrameSource,
     HybridEcho,
     LevelWander,
@@ -44,98 +52,31 @@ from gateway_fxo.backends.sim_signals import (
     caller_id_burst,
     load_recording,
 )
-from gateway_fxo.dsp.dtmf_detect import DtmfDetector
-from gateway_fxo.dsp.levels import SAMPLE_RATE, Samples, to_pcm16
+from gateway_fxo.dsp.levels import Samples, to_pcm16
 from gateway_fxo.dsp.tones import BUSY, CONGESTION, DIAL, RINGBACK
 from gateway_fxo.line import (
     FRAME_BYTES,
     FRAME_SAMPLES,
     FRAME_SECONDS,
     AudioHandler,
-    CallerIdReceived,
     EventHandler,
     LineEvent,
     LineVoltageLost,
     LineVoltageRestored,
     LoopCurrentDrop,
     PolarityReversal,
-    RingStart,
-    RingStop,
 )
 
-LOOP_DROP = "loop_drop"
-BUSY_TONE = "busy_tone"
-POLARITY = "polarity"
-DISCONNECT_SIGNALS = (LOOP_DROP, BUSY_TONE, POLARITY)
-# How the far end's hang-up shows on each country's lines by default: DE and FR exchanges play
-# the busy cadence as the disconnect tone; US and UK lines drop the loop current.
-DEFAULT_DISCONNECT = {
-    "US": (LOOP_DROP,),
-    "UK": (LOOP_DROP,),
-    "FR": (BUSY_TONE,),
-    "DE": (BUSY_TONE,),
-}
+__all__ = [
+    "AsyncioTicker",
+    "ManualTicker",
+    "Phase",
+    "SimState",
+    "SimulatedLine",
+    "SimulatedLineError",
+]
 
-CID_AFTER_RING_S = 0.5  # GR-30-CORE / EN 300 659-1: the FSK starts >= 500 ms after ring 1 ends
-CID_BEFORE_NEXT_RING_S = 0.2  # ... and ends >= 200 ms before ring 2
-CLIP_TO_RING_S = 0.3  # DTMF CLIP: from its last key to the first ring
 MAX_QUEUED_FRAMES = 10  # audio the gateway sent ahead; older frames are dropped beyond it
-
-
-class SimulatedLineError(Exception):
-    """What the line's present state does not allow (a call placed while off hook, an answer
-    with no call ringing back)."""
-
-
-class Phase(StrEnum):
-    """Where the line is, as the exchange sees it."""
-
-    IDLE = "idle"  # on hook, nothing happening
-    RINGING = "ringing"  # an inbound call alerting: rings and caller ID
-    DIAL_TONE = "dial_tone"  # off hook, waiting for the first digit
-    DIALLING = "dialling"  # digits coming; the number is complete after a pause
-    RINGBACK = "ringback"  # the called party's phone rings
-    BUSY = "busy"  # the called party is busy (or the network is congested)
-    CONNECTED = "connected"  # the far party is on the line
-    CLEARED = "cleared"  # the far party hung up; the gateway is still off hook
-    DEAD = "dead"  # off hook with no line voltage
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SimState:
-    """A snapshot for tests and the control server."""
-
-    country: str
-    now: float  # simulated seconds since the line was created
-    line_voltage: bool
-    off_hook: bool
-    phase: str
-    ringing: bool  # an inbound call is alerting
-    ring_on: bool  # ring voltage is on right now
-    rings: int  # ring cycles started by the current (or last) inbound call
-    in_call: bool
-    direction: str | None  # "inbound" / "outbound" for the current (or last) call
-    digits: str  # dialled on the current (or last) outbound call
-    digits_in_call: str  # heard after the number was complete
-    flashes: int
-
-    def as_json(self) -> dict[str, object]:
-        return dataclasses.asdict(self)
-
-
-@dataclass(slots=True)
-class _Inbound:
-    """An inbound call while it alerts: the ring schedule and its caller ID."""
-
-    cadence: tuple[int, ...]  # frames: on, off, on, off...
-    rings: int  # the caller gives up when ring `rings + 1` would start
-    burst: CallerIdBurst | None
-    segment: int = 0  # index into the cadence, counted over all cycles
-    ring_on: bool = False
-
-
-def _frames(seconds: float) -> int:
-    return max(0, round(seconds / FRAME_SECONDS))
 
 
 def _ignore_event(event: LineEvent) -> None:
@@ -151,8 +92,10 @@ class SimulatedLine:
 
     Durations are in seconds. `seed` makes noise and level variation reproducible (None: fresh
     entropy). The far party plays `far_audio` (a WAV file, any rate) if given, else a tone of
-    `far_tone_hz` (None: silence). Outbound numbers are complete `interdigit_timeout` after the
-    last digit, or as soon as `number_length` digits arrived.
+    `far_tone_hz` (None: silence). Call-progress tones play at the country's levels
+    (`sim_signals.TONE_LEVELS_DBM0`) unless `tone_level_dbm0` sets one for all. Outbound
+    numbers are complete `interdigit_timeout` after the last digit, or as soon as
+    `number_length` digits arrived.
     """
 
     def __init__(
@@ -169,6 +112,7 @@ class SimulatedLine:
         far_tone_hz: float | None = 1000.0,
         far_level_dbm0: float = -15.0,
         far_audio: str | Path | None = None,
+        tone_level_dbm0: float | None = None,
         decode_caller_id: bool = False,
         give_up_after_rings: int = 8,
         interdigit_timeout: float = 3.0,
@@ -182,9 +126,8 @@ class SimulatedLine:
     ) -> None:
         key = country.upper()
         if key not in RING_CADENCES:
-            raise ValueError(
-                f"no simulated exchange for {country!r} (have {sorted(RING_CADENCES)})"
-            )
+            have = ", ".join(RING_CADENCES)
+            raise ValueError(f"no simulated exchange for {country!r} (have {have})")
         if give_up_after_rings < 1:
             raise ValueError("the caller waits for at least one ring")
         if number_length is not None and number_length < 1:
@@ -201,6 +144,7 @@ class SimulatedLine:
         self.dial_tone_after_clear = dial_tone_after_clear
         self.polarity_on_answer = polarity_on_answer
         self._far_tone_hz = far_tone_hz
+        self._tone_level_dbm0 = tone_level_dbm0
         self._far_level_dbm0 = far_level_dbm0
         self._recording = load_recording(far_audio) if far_audio is not None else None
         self._wall_clock = wall_clock
@@ -221,14 +165,10 @@ class SimulatedLine:
         self._phase = Phase.IDLE
         self._direction: str | None = None
         self._source: FrameSource | None = None
-        self._inbound: _Inbound | None = None
+        self._ringing: RingingCall | None = None
         self._rings = 0
-        self._burst: BurstPlayer | None = None
-        self._burst_event: CallerIdReceived | None = None
         self._sent = bytearray()
-        self._detector = DtmfDetector()
-        self._digits: list[str] = []
-        self._digits_in_call: list[str] = []
+        self._receiver = self._new_receiver()
         self._armed: str | None = None  # the far end's answer to a number still being dialled
         self._silent_until = 0  # frame where a loop-current drop ends
         self._drop_seconds = 0.0
@@ -262,7 +202,7 @@ class SimulatedLine:
         self._flashing = True
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._flash_waiter = waiter
-        self._set_timer("flash_end", max(1, _frames(seconds)))
+        self._set_timer("flash_end", max(1, frames(seconds)))
         await waiter
 
     def send_audio(self, frame: bytes) -> None:
@@ -289,7 +229,7 @@ class SimulatedLine:
 
     def advance(self, seconds: float) -> None:
         """Step as many frames as make `seconds` (for tests and tools with no event loop)."""
-        for _ in range(_frames(seconds)):
+        for _ in range(frames(seconds)):
             self.step()
 
     def step(self) -> None:
@@ -300,8 +240,8 @@ class SimulatedLine:
         if self.is_off_hook:
             self._listen(sent)
             self.on_audio(self._off_hook_frame(sent))
-        elif self._burst is not None:
-            self._play_burst()
+        elif self._ringing is not None:
+            self._alert(self._ringing)
         self._frame += 1
 
     # --- what the tests and the control server do ---------------------------------------------
@@ -327,10 +267,6 @@ class SimulatedLine:
             raise SimulatedLineError("the line is off hook: the caller hears busy")
         if self._phase is Phase.RINGING:
             raise SimulatedLineError("a call is already ringing")
-        total = self.give_up_after_rings if rings is None else rings
-        if total < 1:
-            raise ValueError("the caller waits for at least one ring")
-        cadence = tuple(_frames(s) for s in RING_CADENCES[self.country])
         burst = None
         if number is not None or name is not None or absence_reason is not None:
             stamp = datetime if datetime is not None else self._wall_clock().strftime("%m%d%H%M")
@@ -342,18 +278,14 @@ class SimulatedLine:
                 absence_reason=absence_reason,
                 datetime=stamp,
             )
-            needed = CID_AFTER_RING_S + burst.samples.size / SAMPLE_RATE + CID_BEFORE_NEXT_RING_S
-            if not burst.before_ring and needed > RING_CADENCES[self.country][-1]:
-                raise ValueError("the caller ID message does not fit between ring 1 and ring 2")
-        self._inbound = _Inbound(cadence=cadence, rings=total, burst=burst)
+        self._ringing = RingingCall(
+            cadence=RING_CADENCES[self.country],
+            rings=self.give_up_after_rings if rings is None else rings,
+            burst=burst,
+        )
         self._phase = Phase.RINGING
         self._direction = "inbound"
         self._rings = 0
-        if burst is not None and burst.before_ring:
-            self._start_burst(burst)
-            self._set_timer("ring", _frames(burst.samples.size / SAMPLE_RATE + CLIP_TO_RING_S))
-        else:
-            self._set_timer("ring", 0)
 
     def far_end_answer(self) -> None:
         """The called party answers: now if ringing back, else as soon as dialling ends."""
@@ -391,29 +323,29 @@ class SimulatedLine:
         if POLARITY in signals:
             self.on_event(PolarityReversal())
         if LOOP_DROP in signals:
-            self._silent_until = self._frame + _frames(loop_drop_seconds)
+            self._silent_until = self._frame + frames(loop_drop_seconds)
             self._drop_seconds = loop_drop_seconds
             self._busy_after_drop = BUSY_TONE in signals
-            self._set_timer("loop_drop_end", _frames(loop_drop_seconds))
+            self._set_timer("loop_drop_end", frames(loop_drop_seconds))
         elif BUSY_TONE in signals:
-            self._source = ToneSource.for_country(self.country, BUSY)
+            self._source = self._tone(BUSY)
         if self.dial_tone_after_clear is not None:
-            self._set_timer("clear_dial_tone", _frames(self.dial_tone_after_clear))
+            self._set_timer("clear_dial_tone", frames(self.dial_tone_after_clear))
 
     def dialled_digits(self) -> str:
         """The digits heard in the gateway's audio on the current (or last) outbound call."""
-        return "".join(self._digits)
+        return "".join(self._receiver.number)
 
     def line_voltage_lost(self) -> None:
         """The cable is pulled: any call is gone, nothing rings, no tones."""
         if not self._voltage:
             return
         self._voltage = False
-        if self._inbound is not None and self._inbound.ring_on:
-            self.on_event(RingStop())
+        events = self._ringing.stop() if self._ringing is not None else []
         self._clear_call(keep=("flash_end",))
         self._phase = Phase.DEAD if self._off_hook else Phase.IDLE
-        self.on_event(LineVoltageLost())
+        for event in [*events, LineVoltageLost()]:
+            self.on_event(event)
 
     def line_voltage_restored(self) -> None:
         if self._voltage:
@@ -432,12 +364,12 @@ class SimulatedLine:
             off_hook=self.is_off_hook,
             phase=str(self._phase),
             ringing=self._phase is Phase.RINGING,
-            ring_on=self._inbound is not None and self._inbound.ring_on,
-            rings=self._rings,
+            ring_on=self._ringing is not None and self._ringing.ring_on,
+            rings=self._ringing.rings_started if self._ringing is not None else self._rings,
             in_call=self._phase is Phase.CONNECTED,
             direction=self._direction,
             digits=self.dialled_digits(),
-            digits_in_call="".join(self._digits_in_call),
+            digits_in_call="".join(self._receiver.after),
             flashes=self._flashes,
         )
 
@@ -452,10 +384,7 @@ class SimulatedLine:
 
     def _run_timers(self) -> None:
         handlers: dict[str, Callable[[], None]] = {
-            "ring": self._on_ring,
-            "cid": self._on_cid,
             "dial_tone": self._on_dial_tone,
-            "interdigit": self._dialling_complete,
             "answer": self._on_answer_timer,
             "loop_drop_end": self._on_loop_drop_end,
             "clear_dial_tone": self._on_clear_dial_tone,
@@ -471,60 +400,35 @@ class SimulatedLine:
 
     # --- inbound ------------------------------------------------------------------------------
 
-    def _on_ring(self) -> None:
-        inbound = self._inbound
-        if inbound is None:
-            return
-        cadence = inbound.cadence
-        cycle, k = divmod(inbound.segment, len(cadence))
-        if k == 0 and cycle >= inbound.rings:
-            self._abandon_inbound()  # nobody answered: the caller gives up
-            return
-        inbound.segment += 1
-        self._set_timer("ring", cadence[k])
-        if k % 2 == 0:
-            inbound.ring_on = True
-            if k == 0:
-                self._rings += 1
-            self.on_event(RingStart())
-            return
-        inbound.ring_on = False
-        first_pause = cycle == 0 and k == len(cadence) - 1
-        if first_pause and inbound.burst is not None and not inbound.burst.before_ring:
-            self._set_timer("cid", _frames(CID_AFTER_RING_S))
-        self.on_event(RingStop())
-
-    def _on_cid(self) -> None:
-        if self._inbound is not None and self._inbound.burst is not None:
-            self._start_burst(self._inbound.burst)
-
-    def _start_burst(self, burst: CallerIdBurst) -> None:
-        self._burst = BurstPlayer(burst.samples)
-        self._burst_event = burst.event
-
-    def _play_burst(self) -> None:
-        burst = self._burst
-        assert burst is not None
-        signal = burst.frame() * self._wander.gains() + self._noise.frame()
-        self.on_audio(to_pcm16(signal).tobytes())
-        if burst.done:
-            event, self._burst, self._burst_event = self._burst_event, None, None
-            if self.decode_caller_id and event is not None:
-                self.on_event(event)
+    def _alert(self, ringing: RingingCall) -> None:
+        tick = ringing.tick()
+        if tick.gave_up:  # nobody answered
+            self._clear_call(keep=tuple(self._timers))
+            self._phase = Phase.IDLE
+        for event in tick.events:
+            self.on_event(event)
+        if tick.audio is not None:
+            signal = tick.audio * self._wander.gains() + self._noise.frame()
+            self.on_audio(to_pcm16(signal).tobytes())
+        if tick.caller_id is not None and self.decode_caller_id:
+            self.on_event(tick.caller_id)
 
     def _abandon_inbound(self) -> None:
-        ring_on = self._inbound is not None and self._inbound.ring_on
+        events = self._ringing.stop() if self._ringing is not None else []
         self._clear_call()
         self._phase = Phase.IDLE
-        if ring_on:
-            self.on_event(RingStop())
+        for event in events:
+            self.on_event(event)
 
     def _answer_inbound(self) -> None:
-        ring_on = self._inbound is not None and self._inbound.ring_on
+        events = self._ringing.stop() if self._ringing is not None else []  # ring trip
         self._clear_call()
+        self._direction = "inbound"
+        self._receiver = self._new_receiver()
+        self._receiver.end_number()  # digits heard now are for whoever answered, not a number
         self._connect()
-        if ring_on:
-            self.on_event(RingStop())  # ring trip: the exchange stops ringing at once
+        for event in events:
+            self.on_event(event)
 
     # --- outbound -----------------------------------------------------------------------------
 
@@ -532,35 +436,28 @@ class SimulatedLine:
         self._clear_call(keep=("flash_end",))
         self._phase = Phase.DIAL_TONE
         self._direction = "outbound"
-        self._digits = []
-        self._digits_in_call = []
-        self._detector = DtmfDetector()
-        self._set_timer("dial_tone", _frames(self.dial_tone_delay))
+        self._receiver = self._new_receiver()
+        self._set_timer("dial_tone", frames(self.dial_tone_delay))
 
     def _on_dial_tone(self) -> None:
         if self._phase is Phase.DIAL_TONE:
-            self._source = ToneSource.for_country(self.country, DIAL)
+            self._source = self._tone(DIAL)
+
+    def _new_receiver(self) -> DigitReceiver:
+        return DigitReceiver(
+            interdigit_timeout=self.interdigit_timeout, number_length=self.number_length
+        )
 
     def _listen(self, sent: Samples) -> None:
-        digits = [d.digit for d in self._detector.push(sent)]
-        if self._phase not in (Phase.DIAL_TONE, Phase.DIALLING):
-            self._digits_in_call += digits
-            return
-        key_down = self._detector.current is not None
-        if self._phase is Phase.DIAL_TONE and (digits or key_down):
+        complete = self._receiver.push(sent)
+        if self._phase is Phase.DIAL_TONE and self._receiver.started:
             self._phase = Phase.DIALLING  # the first key silences dial tone
             self._source = None
             self._cancel("dial_tone")
-        self._digits += digits
-        if key_down:
-            self._cancel("interdigit")
-        elif digits:
-            self._set_timer("interdigit", _frames(self.interdigit_timeout))
-        if self.number_length is not None and len(self._digits) >= self.number_length:
+        if complete:
             self._dialling_complete()
 
     def _dialling_complete(self) -> None:
-        self._cancel("interdigit")
         if self._phase is not Phase.DIALLING:
             return
         armed, self._armed = self._armed, None
@@ -570,9 +467,9 @@ class SimulatedLine:
             self._far_end_answers()
         else:
             self._phase = Phase.RINGBACK
-            self._source = ToneSource.for_country(self.country, RINGBACK)
+            self._source = self._tone(RINGBACK)
             if self.answer_after is not None:
-                self._set_timer("answer", _frames(self.answer_after))
+                self._set_timer("answer", frames(self.answer_after))
 
     def _on_answer_timer(self) -> None:
         if self._phase is Phase.RINGBACK:
@@ -586,15 +483,19 @@ class SimulatedLine:
     def _busy(self, tone: str) -> None:
         self._cancel("answer")
         self._phase = Phase.BUSY
-        self._source = ToneSource.for_country(self.country, tone)
+        self._source = self._tone(tone)
 
     # --- calls --------------------------------------------------------------------------------
 
     def _connect(self) -> None:
-        self._cancel("answer", "interdigit")
+        self._cancel("answer")
+        self._receiver.end_number()
         self._armed = None
         self._phase = Phase.CONNECTED
         self._source = self._far_party()
+
+    def _tone(self, tone: str) -> ToneSource:
+        return ToneSource.for_country(self.country, tone, level_dbm0=self._tone_level_dbm0)
 
     def _far_party(self) -> FrameSource | None:
         if self._recording is not None:
@@ -614,7 +515,7 @@ class SimulatedLine:
 
     def _on_loop_drop_end(self) -> None:
         if self._busy_after_drop and self._phase is Phase.CLEARED:
-            self._source = ToneSource.for_country(self.country, BUSY)
+            self._source = self._tone(BUSY)
         self.on_event(LoopCurrentDrop(seconds=self._drop_seconds))
 
     def _on_clear_dial_tone(self) -> None:
@@ -624,9 +525,9 @@ class SimulatedLine:
     def _clear_call(self, keep: tuple[str, ...] = ()) -> None:
         """Forget whatever call there was (timers, tones, caller ID), not the hook state."""
         self._timers = {name: frame for name, frame in self._timers.items() if name in keep}
-        self._inbound = None
-        self._burst = None
-        self._burst_event = None
+        if self._ringing is not None:
+            self._rings = self._ringing.rings_started
+        self._ringing = None
         self._source = None
         self._armed = None
         self._silent_until = 0
@@ -657,7 +558,6 @@ class SimulatedLine:
 
     def _begin_audio(self) -> None:
         self._sent.clear()
-        self._detector = DtmfDetector()
         if self._hybrid is not None:
             self._hybrid.reset()
 

@@ -30,9 +30,14 @@ from gateway_fxo.dsp.tones import BUSY, CONGESTION, DIAL, RINGBACK, TonePlan, to
 from gateway_fxo.dsp.wav_file import read_wav
 from gateway_fxo.line import FRAME_SAMPLES, CallerIdReceived
 
-# Per-frequency levels of the North American "precise tone plan" (ANSI T1.401), used for every
-# country: the tone detector does not care, and real exchanges are within a few dB of these.
-TONE_LEVELS_DBM0 = {DIAL: -13.0, RINGBACK: -19.0, BUSY: -24.0, CONGESTION: -24.0}
+# Per-frequency tone levels. US: the "precise tone plan" (ANSI T1.401), where ringback is 6 dB
+# and busy 11 dB below dial tone. Elsewhere every tone at one level (a simplification).
+TONE_LEVELS_DBM0: dict[str, dict[str, float]] = {
+    "US": {DIAL: -13.0, RINGBACK: -19.0, BUSY: -24.0, CONGESTION: -24.0},
+    "UK": {DIAL: -13.0, RINGBACK: -13.0, BUSY: -13.0, CONGESTION: -13.0},
+    "FR": {DIAL: -13.0, RINGBACK: -13.0, BUSY: -13.0, CONGESTION: -13.0},
+    "DE": {DIAL: -13.0, RINGBACK: -13.0, BUSY: -13.0, CONGESTION: -13.0},
+}
 
 # Ring cadences (on, off, on, off... seconds), one cycle per "ring".
 RING_CADENCES: dict[str, tuple[float, ...]] = {
@@ -67,7 +72,9 @@ class ToneSource:
     """A call-progress tone from its national plan, its cadence counted from its first sample."""
 
     def __init__(self, plan: TonePlan, *, level_dbm0: float | None = None) -> None:
-        level = TONE_LEVELS_DBM0.get(plan.tone, -13.0) if level_dbm0 is None else level_dbm0
+        if level_dbm0 is None:
+            level_dbm0 = TONE_LEVELS_DBM0.get(plan.country, {}).get(plan.tone, -13.0)
+        level = level_dbm0
         self.plan = plan
         self._peak = dbm0_to_peak(level)
         self._omegas = [2.0 * math.pi * f / SAMPLE_RATE for f in plan.frequencies]
@@ -77,14 +84,15 @@ class ToneSource:
         self._n = 0
 
     @classmethod
-    def for_country(cls, country: str, tone: str) -> ToneSource:
+    def for_country(cls, country: str, tone: str, *, level_dbm0: float | None = None) -> ToneSource:
         """The country's tone; congestion falls back to busy where the plan has none (FR)."""
         try:
-            return cls(tone_plan(country, tone))
+            plan = tone_plan(country, tone)
         except ValueError:
             if tone != CONGESTION:
                 raise
-            return cls(tone_plan(country, BUSY))
+            plan = tone_plan(country, BUSY)
+        return cls(plan, level_dbm0=level_dbm0)
 
     def frame(self) -> Samples:
         n = np.arange(self._n, self._n + FRAME_SAMPLES, dtype=np.int64)
