@@ -195,8 +195,9 @@ class SimulatedLine:
         self._go_on_hook()
 
     async def hook_flash(self, seconds: float = 0.6) -> None:
-        """On hook for `seconds` of simulated time, then off hook again (returns then). In a
-        call the call stays (the flash is counted); otherwise the exchange gives dial tone anew."""
+        """On hook for `seconds` of simulated time (the tick source must be stepping), then off
+        hook again, and returns then. In a call the call stays (the flash is counted);
+        otherwise the exchange gives dial tone anew."""
         if not self._off_hook or self._flashing:
             return
         self._flashing = True

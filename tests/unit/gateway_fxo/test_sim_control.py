@@ -108,7 +108,7 @@ def test_real_driver_and_control_server_over_loopback() -> None:
             await asyncio.sleep(0.3)
             elapsed = asyncio.get_running_loop().time() - started
             assert events == [RingStart(), RingStop()]
-            assert abs(len(frames) - elapsed / 0.02) <= 3  # a frame every 20 ms
+            assert abs(len(frames) - elapsed / 0.02) <= 5  # a frame every 20 ms
             assert all(len(f) == FRAME_BYTES for f in frames)
             assert (await asyncio.to_thread(client.state))["in_call"]
             await asyncio.to_thread(client.far_end_hangup, "polarity")
