@@ -53,7 +53,7 @@ async def run(options: argparse.Namespace) -> None:
     line, _ = make_line(options.line, country, options)
     control = None
     if options.sim_control is not None and options.line == "sim":
-        from gateway_fxo.sim_control import start_control_server  # type: ignore[attr-defined]
+        from gateway_fxo.sim_control import start_control_server
 
         control = await start_control_server(line, "127.0.0.1", options.sim_control)
         bound = control.sockets[0].getsockname()[1]
