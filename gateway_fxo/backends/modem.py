@@ -153,6 +153,7 @@ class ModemLineCard:
         self._off_hook = False
         self._streaming = False
         self._stopping_stream = False
+        self._restart_after_result = False
         self._tx = bytearray()
         self._writer_armed = False
         self._pending: _PendingCommand | None = None
@@ -431,6 +432,11 @@ class ModemLineCard:
                 pending.lines.append(text)
             return
         if is_final_result(text):
+            if self._restart_after_result:  # the OK after a stream the modem ended
+                self._restart_after_result = False
+                if self._off_hook and not self._closing:
+                    self._restart_task = self._require_loop().create_task(self._restart_stream())
+                return
             logger.debug("event=modem_stray_result text=%r", text)
             return
         self._emit(self._events.receive(item, now))
@@ -440,11 +446,9 @@ class ModemLineCard:
             return
         self._streaming = False
         logger.warning("event=modem_stream_ended_by_modem off_hook=%s", self._off_hook)
-        if self._off_hook and not self._closing:
-            self._restart_task = self._require_loop().create_task(self._restart_stream())
+        self._restart_after_result = True  # restart once its final result code is in
 
     async def _restart_stream(self) -> None:
-        await asyncio.sleep(0)  # let the modem's OK after <DLE><ETX> arrive first
         try:
             if self._off_hook and not self._streaming:
                 await self._start_stream()
@@ -519,6 +523,7 @@ class ModemLineCard:
         self._port = None
         self._tx.clear()
         self._streaming = False
+        self._restart_after_result = False
         self._off_hook = False
         if port is not None:
             with contextlib.suppress(serial.SerialException, OSError):

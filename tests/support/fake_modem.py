@@ -141,6 +141,10 @@ class FakeModem:
         """<DLE> + code inside the voice stream (only while streaming)."""
         self._do(lambda: self._pending_events.append(code))
 
+    def end_stream(self) -> None:
+        """The modem ends voice data state by itself (inactivity timer, loop drop...)."""
+        self._do(lambda: self._end_stream(send_etx=True) if self.stream else None)
+
     def send_raw(self, data: bytes) -> None:
         self._do(lambda: self._send(data))
 

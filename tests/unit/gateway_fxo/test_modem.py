@@ -229,6 +229,24 @@ def test_dle_events_while_off_hook(tmp_path: Path) -> None:
     run(tmp_path, scenario)
 
 
+def test_stream_ended_by_the_modem_is_restarted(tmp_path: Path) -> None:
+    async def scenario(modem: FakeModem, card: ModemLineCard, rec: Recorder) -> None:
+        await card.off_hook()
+        await rec.until(lambda: len(rec.frames) >= 2)
+        modem.end_stream()
+        await rec.until(lambda: modem.commands.count("AT+VTR") == 2)
+        frames = len(rec.frames)
+        await rec.until(lambda: len(rec.frames) > frames + 3)
+        card.send_audio(b"\x10" * FRAME_BYTES)
+        assert await asyncio.to_thread(
+            modem.wait_for, lambda m: len(m._raw_received) >= FRAME_BYTES
+        )
+        await card.on_hook()
+        assert modem.commands[-1] == "AT+VLS=0"
+
+    run(tmp_path, scenario)
+
+
 def test_hook_flash_goes_on_hook_and_back(tmp_path: Path) -> None:
     async def scenario(modem: FakeModem, card: ModemLineCard, rec: Recorder) -> None:
         await card.off_hook()
