@@ -10,6 +10,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -53,7 +54,7 @@ class Recorder:
         card.on_signal = self._add(self.signals)
         card.on_audio = self._add(self.frames)
 
-    def _add(self, into: list[object]) -> Callable[[object], None]:  # type: ignore[type-arg]
+    def _add(self, into: list[Any]) -> Callable[[Any], None]:
         def add(item: object) -> None:
             into.append(item)
             self._changed.set()
