@@ -35,13 +35,17 @@ def make_line(spec: str, country: str, options: argparse.Namespace) -> tuple[Lin
 
         return SimulatedLine(country=country), None
     if kind == "modem":
-        from gateway_fxo.backends.modem import ModemLine  # type: ignore[attr-defined]
+        from gateway_fxo.backends.modem import ModemLineCard, ModemSettings
 
-        return ModemLine(device or "/dev/ttyACM0"), None
+        return ModemLineCard(ModemSettings(device=device or "/dev/ttyACM0")), None
     if kind == "gpio":
-        from gateway_fxo.backends.gpio import GpioLine  # type: ignore[attr-defined]
+        from gateway_fxo.backends.gpio import GpioLineCard, GpioSettings
 
-        return GpioLine(), None
+        settings = GpioSettings(
+            hook_pin=options.hook_pin, ring_pin=options.ring_pin,
+            audio_device=options.audio_device or None,
+        )  # fmt: skip
+        return GpioLineCard(settings), None
     raise SystemExit(f"gateway: unknown line {spec!r} (sim, modem:DEVICE or gpio)")
 
 
@@ -97,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--line", default="sim", help="sim, modem:DEVICE or gpio")
     parser.add_argument("--bind", default="127.0.0.1", help="address for SIP and RTP")
     parser.add_argument("--sim-control", type=int, default=None, help="port (0: any) to drive sim")
+    parser.add_argument("--hook-pin", type=int, default=17, help="gpio: hook relay (BCM)")
+    parser.add_argument("--ring-pin", type=int, default=27, help="gpio: ring detector (BCM)")
+    parser.add_argument("--audio-device", default="", help="gpio: PyAudio device name or index")
     parser.add_argument("--log-level", default="info")
     options = parser.parse_args(argv)
     configure_logging(options.log_level)
