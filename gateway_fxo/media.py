@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -45,7 +46,11 @@ class RtpLeg:
         self._timestamp = secrets.randbelow(1 << 32)
         self._ssrc = secrets.randbelow(1 << 32)
         self._canceller = EchoCanceller() if echo_cancel else None
-        self._far = np.zeros(FRAME_SAMPLES)
+        # What went to the line, frame by frame: the line plays one frame per 20 ms tick, so
+        # the oldest one not yet matched is what the hybrid is echoing now (the canceller's
+        # reference must follow the played signal sample for sample, or it cannot converge).
+        self._played: deque[np.ndarray[Any, Any]] = deque(maxlen=16)
+        self._silence = np.zeros(FRAME_SAMPLES)
         self.packets_in = 0
         self.packets_out = 0
 
@@ -71,7 +76,7 @@ class RtpLeg:
         self.packets_in += 1
         samples = ulaw_decode(packet.payload)
         frame = np.asarray(samples, dtype=np.int16)
-        self._far = frame.astype(np.float64)
+        self._played.append(frame.astype(np.float64))
         self.to_line(frame.tobytes())
 
     def from_line(self, frame: bytes) -> None:
@@ -80,7 +85,8 @@ class RtpLeg:
             return
         near = np.frombuffer(frame, dtype=np.int16).astype(np.float64)
         if self._canceller is not None:
-            near = self._canceller.process(self._far, near)
+            far = self._played.popleft() if self._played else self._silence
+            near = self._canceller.process(far, near)
         clipped = np.clip(np.round(near), -32768, 32767).astype(np.int16)
         payload = ulaw_encode(int(v) for v in clipped)
         packet = RtpPacket(

@@ -28,10 +28,10 @@ from tests.support.tools import require_tool
 RTP_RANGE = (32000, 32199)
 
 
-def tone(path: Path, sox: str, hz: int, seconds: float) -> Path:
+def tone(path: Path, sox: str, hz: int, seconds: float, volume: float = 0.5) -> Path:
     subprocess.run(
         [sox, "-n", "-r", "8000", "-c", "1", "-b", "16", str(path), "synth", str(seconds),
-         "sine", str(hz), "vol", "0.5"],
+         "sine", str(hz), "vol", str(volume)],
         check=True, timeout=30,
     )  # fmt: skip
     return path
