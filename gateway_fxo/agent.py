@@ -72,6 +72,9 @@ class AgentSettings:
     ring_gone: float = 7.0
     """Seconds without a ring after which the caller has given up."""
     loop_drop_threshold: float = 0.3
+    """Seconds of loop-current drop that mean the far end hung up (100-500 ms per line)."""
+    polarity_disconnect: bool = False
+    """Whether a polarity reversal during a call means disconnect (provisioned lines only)."""
     silence_timeout: float = 300.0
     max_call: float = 4 * 3600.0
     dial_tone_wait: float = 3.0
@@ -421,7 +424,8 @@ class Agent:
             if event.seconds >= self.settings.loop_drop_threshold and self._call is not None:
                 self._spawn(self._far_end_gone("loop current drop"))
         elif isinstance(event, PolarityReversal):
-            if self._call is not None and self._call.answered:
+            # Only where the line is provisioned for it: elsewhere a reversal means nothing.
+            if self.settings.polarity_disconnect and self._call is not None and self._call.answered:
                 self._spawn(self._far_end_gone("polarity reversal"))
         elif isinstance(event, LineVoltageLost):
             self._status(LineState.DOWN)
@@ -436,8 +440,6 @@ class Agent:
         if self.state is LineState.IDLE:
             self._status(LineState.RINGING)
             self.rings = 0
-            self.caller_id = None
-            self._callerid_rx = CallerIdReceiver()
         if self.state is not LineState.RINGING:
             return
         self.rings += 1
@@ -452,7 +454,12 @@ class Agent:
             if call is not None and call.invite is not None:
                 self._spawn(self._cancel(call))
             self._call = None
+            self._forget_caller()
             self._status(LineState.IDLE)
+
+    def _forget_caller(self) -> None:
+        self.caller_id = None
+        self._callerid_rx = CallerIdReceiver()
 
     async def _cancel(self, call: _Call) -> None:
         invite = call.invite
@@ -571,7 +578,9 @@ class Agent:
         if len(frame) != FRAME_BYTES:
             return
         samples = np.frombuffer(frame, dtype=np.int16)
-        if self.state is LineState.RINGING:
+        if not self.line.is_off_hook and self._call is None:
+            # On hook, the line only carries caller ID: FSK between the first rings, or DTMF
+            # before the first ring (some countries), so listen whether or not it rang yet.
             for found in self._callerid_rx.push(samples):
                 self.caller_id = CallerIdReceived(
                     number=found.number, name=found.name, standard=found.standard
@@ -655,6 +664,7 @@ class Agent:
             self._ring_timer.cancel()
             self._ring_timer = None
         log.info("event=line_idle why=%r", why)
+        self._forget_caller()
         self._status(LineState.IDLE)
 
     # -- SDP ------------------------------------------------------------------------------------

@@ -66,10 +66,27 @@ async def run(options: argparse.Namespace) -> None:
     def status(state: str) -> None:
         set_setting(db, "line_status", state)
 
+    def number(key: str, default: float) -> float:
+        """A per-line setting from the database (the web admin's line page), or the default."""
+        text = get_setting(db, key)
+        try:
+            return default if text is None else float(text)
+        except ValueError:
+            log.warning("event=bad_line_setting key=%s value=%r", key, text)
+            return default
+
     agent = Agent(
         line,
-        AgentSettings(account=LINE_ACCOUNT, password=password, switch=(host, int(port)),
-                      bind=options.bind, country=country),
+        AgentSettings(
+            account=LINE_ACCOUNT, password=password, switch=(host, int(port)),
+            bind=options.bind, country=country,
+            answer_after_rings=int(number("line_answer_after_rings", 2)),
+            ring_gone=number("line_ring_gone_seconds", 7.0),
+            loop_drop_threshold=number("line_loop_drop_seconds", 0.3),
+            polarity_disconnect=get_setting(db, "line_polarity_disconnect") == "yes",
+            silence_timeout=number("line_silence_timeout_seconds", 300.0),
+            max_call=number("line_max_call_seconds", 4 * 3600.0),
+        ),
         on_status=status,
     )  # fmt: skip
     await agent.start()
