@@ -20,6 +20,7 @@ from typing import Any
 from gateway_fxo.agent import Agent, AgentSettings
 from gateway_fxo.line import LineCard
 from pbx.log import configure_logging
+from pbx.sd_notify import keep_watchdog_fed, notify
 from pbx.store.database import open_database
 from pbx.store.extensions import LINE_ACCOUNT, ensure_line_account
 from pbx.store.settings import get_setting, set_setting
@@ -96,6 +97,8 @@ async def run(options: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    notify("READY=1")
+    watchdog = loop.create_task(keep_watchdog_fed())
     registered = loop.create_task(agent.registered.wait())
     registered.add_done_callback(
         lambda _t: print("Line gateway registered", file=sys.stderr, flush=True)
@@ -103,6 +106,8 @@ async def run(options: argparse.Namespace) -> None:
     try:
         await stop.wait()
     finally:
+        notify("STOPPING=1")
+        watchdog.cancel()
         registered.cancel()
         await agent.stop()
         if control is not None:

@@ -19,6 +19,7 @@ from pbx.config import Settings
 from pbx.media.endpoint import MediaRelay
 from pbx.registrar.service import RegistrarService
 from pbx.routing.dispatcher import Capabilities, RequestDispatcher, Service
+from pbx.sd_notify import keep_watchdog_fed, notify
 from pbx.sip.errors import SipParseError
 from pbx.sip.message import Message, Request, make_response_from_fields
 from pbx.store.database import open_database
@@ -181,8 +182,12 @@ async def run_switch(settings: Settings, *, ready: Callable[[ListeningAddresses]
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    notify("READY=1")  # systemd Type=notify: the switch answers from here on
+    watchdog = loop.create_task(keep_watchdog_fed())
     try:
         await stop.wait()
     finally:
         log.info("event=stopping")
+        notify("STOPPING=1")
+        watchdog.cancel()
         await switch.stop()

@@ -7,6 +7,7 @@ import contextlib
 import resource
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,11 @@ def _raise_file_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
-def _serve(settings: Any, banner: str | None) -> None:
+def _serve(
+    settings: Any,
+    banner: str | None,
+    on_ready: Callable[[ListeningAddresses], None] | None = None,
+) -> None:
     configure_logging(settings.log_level)
     settings.db.parent.mkdir(parents=True, exist_ok=True)
     _raise_file_limit()
@@ -66,6 +71,8 @@ def _serve(settings: Any, banner: str | None) -> None:
             click.echo(f"Web admin first visit: the setup code is {code}", err=True)
         if banner:
             click.echo(banner, err=True)
+        if on_ready is not None:
+            on_ready(addresses)
 
     try:
         factory = loop_factory(settings.event_loop)
@@ -138,29 +145,63 @@ def serve(
     show_default=True,
     help="port of the web admin on localhost (0 picks a free one)",
 )
+@click.option(
+    "--line",
+    envvar="SWITCHBOARD_LINE",
+    default="sim",
+    show_default=True,
+    help="the phone line: sim (simulated), modem:DEVICE, gpio, or none",
+)
 @_common_options
-def up(data_dir: Path, web_port: int, config_file: Path | None, log_level: str | None) -> None:
-    """Run the whole product on embedded defaults: the switch and the web admin."""
+def up(
+    data_dir: Path, web_port: int, line: str, config_file: Path | None, log_level: str | None
+) -> None:
+    """Run the whole product on embedded defaults: the switch, the phone line and the web admin.
+
+    The line gateway and the web admin are their own processes (DESIGN: three processes share
+    the database); this command starts them, and stops them when it is stopped (Ctrl-C or
+    SIGTERM). It restarts nothing by itself: on the box, systemd does that.
+    """
     overrides = {"db": str(data_dir / "switchboard.db"), "log_level": log_level}
     settings = _settings(overrides, config_file)
     settings.db.parent.mkdir(parents=True, exist_ok=True)
-    # The web admin is its own process (DESIGN: three processes share the database).
-    web = subprocess.Popen(
-        [sys.executable, "-m", "webadmin", "--db", str(settings.db), "--bind", "127.0.0.1",
-         "--port", str(web_port), "--sip-host", settings.bind,
-         "--sip-port", str(settings.sip_port)],
-        stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+    children: list[subprocess.Popen[bytes]] = []
+
+    def start(args: list[str]) -> None:
+        children.append(subprocess.Popen([sys.executable, "-m", *args], stdin=subprocess.DEVNULL))
+
+    def ready(addresses: ListeningAddresses) -> None:
+        host, port = addresses.udp
+        start(["webadmin", "--db", str(settings.db), "--bind", "127.0.0.1",
+               "--port", str(web_port), "--sip-host", host, "--sip-port", str(port)])  # fmt: skip
+        if line != "none":
+            start(
+                [
+                    "gateway_fxo",
+                    "--db",
+                    str(settings.db),
+                    "--switch",
+                    f"{host}:{port}",
+                    "--line",
+                    line,
+                    "--log-level",
+                    settings.log_level,
+                ]  # fmt: skip
+                + (["--sim-control", "0"] if line == "sim" else [])
+            )
+
     try:
-        _serve(settings, banner="Stop with Ctrl-C. (The phone line joins in a later release.)")
+        _serve(settings, banner="Stop with Ctrl-C.", on_ready=ready)
     finally:
-        if web.poll() is None:
-            web.terminate()
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        for child in children:
             try:
-                web.wait(timeout=10)
+                child.wait(timeout=5)
             except subprocess.TimeoutExpired:
-                web.kill()
-                web.wait(timeout=10)
+                child.kill()
+                child.wait(timeout=5)
 
 
 for command in COMMANDS:

@@ -102,8 +102,16 @@ ALLOWED_FOR_GATEWAY = (
     "pbx.store",
     "pbx.log",
     "pbx.errors",
+    "pbx.sd_notify",
 )
-ALLOWED_FOR_WEBADMIN = ("pbx.store", "pbx.config", "pbx.control", "pbx.log", "pbx.errors")
+ALLOWED_FOR_WEBADMIN = (
+    "pbx.store",
+    "pbx.config",
+    "pbx.control",
+    "pbx.log",
+    "pbx.errors",
+    "pbx.sd_notify",
+)
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,11 @@ import contextlib
 import logging
 import os
 import sys
+import threading
+import time
 from pathlib import Path
 
+from pbx.sd_notify import notify, watchdog_interval
 from pbx.store.admins import setup_code
 from pbx.store.database import open_database
 
@@ -42,6 +45,16 @@ def main(argv: list[str] | None = None) -> int:
     if code:
         print(f"First visit: the setup code is {code}", file=sys.stderr)
     sys.stderr.flush()
+    notify("READY=1")
+    interval = watchdog_interval()
+    if interval is not None:
+        # waitress owns the main thread; a daemon thread pings while the process lives.
+        def ping() -> None:
+            while True:
+                notify("WATCHDOG=1")
+                time.sleep(interval)
+
+        threading.Thread(target=ping, daemon=True, name="watchdog").start()
     with contextlib.suppress(KeyboardInterrupt):
         server.run()
     return 0
