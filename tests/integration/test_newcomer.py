@@ -97,6 +97,7 @@ def test_fresh_clone_make_run_setup_register_and_stop(tmp_path: Path) -> None:
         form = {"code": code, "username": "boss", "password": "a long admin password",
                 "csrf_token": csrf}  # fmt: skip
         browser.open(web + "/setup", urllib.parse.urlencode(form).encode(), timeout=10).read()
+        csrf = json.load(browser.open(web + "/api/csrf", timeout=10))["csrf_token"]  # new session
         request = urllib.request.Request(
             web + "/api/extensions", data=json.dumps({"number": "201", "name": "Me"}).encode(),
             headers={"Content-Type": "application/json", "X-CSRF-Token": csrf}, method="POST",

@@ -9,6 +9,7 @@ from flask import Blueprint, render_template
 
 from pbx.store.bans import active_bans
 from pbx.store.calls import active_calls
+from pbx.store.extensions import LINE_ACCOUNT
 from pbx.store.registrations import load_bindings
 from pbx.store.settings import get_setting
 from webadmin.db import get_db
@@ -25,7 +26,7 @@ def status_snapshot() -> dict[str, Any]:
         "SELECT count(*), sum(answered_at IS NOT NULL) FROM call_records WHERE started_at >= ?",
         [midnight],
     ).fetchone()
-    bindings = load_bindings(db, now=now)
+    bindings = [b for b in load_bindings(db, now=now) if b.aor != LINE_ACCOUNT]
     bans = active_bans(db, now)
     line = get_setting(db, "line_status") or "not connected"
     alerts = []

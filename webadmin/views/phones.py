@@ -6,6 +6,7 @@ import time
 
 from flask import Blueprint, render_template
 
+from pbx.store.extensions import LINE_ACCOUNT
 from pbx.store.registrations import load_bindings
 from webadmin.db import get_db
 from webadmin.security import login_required
@@ -17,4 +18,5 @@ bp = Blueprint("phones", __name__, url_prefix="/phones")
 @login_required
 def index() -> str:
     now = time.time()
-    return render_template("phones.html", bindings=load_bindings(get_db(), now=now), now=now)
+    bindings = [b for b in load_bindings(get_db(), now=now) if b.aor != LINE_ACCOUNT]
+    return render_template("phones.html", bindings=bindings, now=now)
