@@ -415,8 +415,9 @@ class CallService:
         self._respond(key, invite, 100, to_tag=None)
         self._save_active(call)
         log.info(
-            "event=call_start call_id=%s caller=%s callee=%s contacts=%d",
+            "event=call_start call_id=%s b_call_id=%s caller=%s callee=%s contacts=%d",
             invite.call_id,
+            call.b_call_id,
             caller,
             callee,
             len(bindings),

@@ -190,3 +190,20 @@ def test_ipv6_loopback(tmp_path: Path) -> None:
             assert isinstance(response, Response) and response.status == 200
         finally:
             peer.close()
+
+
+def test_the_switch_tells_systemd_it_is_ready_and_feeds_the_watchdog(tmp_path: Path) -> None:
+    """Type=notify: READY=1 once it answers, WATCHDOG=1 from its loop, STOPPING=1 at the end."""
+    path = str(tmp_path / "notify")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as manager:
+        manager.bind(path)
+        manager.settimeout(10)
+        env = {"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "200000"}  # a ping every 0.1 s
+        with SwitchProcess(tmp_path, env=env) as process:
+            seen = [manager.recv(100) for _ in range(3)]
+            assert seen[0] == b"READY=1" and seen[1:] == [b"WATCHDOG=1", b"WATCHDOG=1"]
+            process.stop()
+        messages = []
+        while (message := manager.recv(100)) != b"STOPPING=1":
+            messages.append(message)
+        assert set(messages) <= {b"WATCHDOG=1"}
