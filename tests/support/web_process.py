@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from types import TracebackType
 
+from tests.support.processes import stop
+
 _URL_RE = re.compile(r"web admin on (http://\S+)/")
 
 
@@ -41,9 +43,4 @@ class WebProcess:
         tb: TracebackType | None,
     ) -> None:
         assert self.proc is not None
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+        stop(self.proc)
