@@ -31,9 +31,13 @@ class GatewayProcess:
         )  # fmt: skip
         assert self.proc.stderr is not None
         self.output = LineReader(self.proc.stderr, "the gateway")
-        line = self.output.wait_for(_CONTROL_RE, 20)
-        self.control_port = int(_CONTROL_RE.search(line).group(1))  # type: ignore[union-attr]
-        self.output.wait_for(re.compile("Line gateway registered"), 20)
+        try:
+            line = self.output.wait_for(_CONTROL_RE, 20)
+            self.control_port = int(_CONTROL_RE.search(line).group(1))  # type: ignore[union-attr]
+            self.output.wait_for(re.compile("Line gateway registered"), 20)
+        except BaseException:
+            stop(self.proc)  # a gateway that did not come up is not left running
+            raise
         return self
 
     def __exit__(

@@ -34,7 +34,8 @@ class WebProcess:
             if match:
                 self.url = match.group(1)
                 return self
-        raise AssertionError(f"the web admin did not start (exit {self.proc.wait(timeout=10)})")
+        stop(self.proc)
+        raise AssertionError(f"the web admin did not start (exit {self.proc.returncode})")
 
     def __exit__(
         self,
