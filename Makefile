@@ -30,3 +30,10 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+# The SD-card image (Debian bookworm arm64 for the Raspberry Pi), see image/README.md: as root,
+# with debootstrap, qemu-user-static and binfmt. IMAGE_ARCH=amd64 builds CI's variant (no image).
+IMAGE_ARCH ?= arm64
+.PHONY: image
+image:
+	PYTHON=$(PYTHON) image/build.sh --arch $(IMAGE_ARCH)
