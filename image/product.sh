@@ -99,6 +99,8 @@ install -D -m 0644 "$STAGE/files/wired.network" /etc/systemd/network/20-wired.ne
 install -D -m 0644 "$STAGE/files/99-switchboard-gpio.rules" /etc/udev/rules.d/99-switchboard-gpio.rules
 install -D -m 0644 "$STAGE/files/tmpfiles.conf" /usr/lib/tmpfiles.d/switchboard.conf
 install -m 0644 "$STAGE/files/fstab" /etc/fstab
+# The switch's settings file (pbx.service passes it with --config).
+install -D -m 0644 "$STAGE/files/switchboard.toml" /etc/switchboard/switchboard.toml
 systemctl enable systemd-networkd.service systemd-resolved.service systemd-timesyncd.service \
     avahi-daemon.service
 # Daily jobs that write to the SD card for nothing on an appliance.

@@ -166,6 +166,19 @@ def test_pbx_runs_from_the_venv_inside_the_chroot(image: Image) -> None:
     )
 
 
+def test_the_switch_reads_its_settings_file(image: Image) -> None:
+    """pbx.service passes --config /etc/switchboard/switchboard.toml: it must load, on the LAN."""
+    unit = ROOT / "systemd/pbx.service"
+    units = unit.read_text() if unit.exists() else ""
+    for config in re.findall(r"--config\s+(\S+)", units) or ["/etc/switchboard/switchboard.toml"]:
+        code = (
+            "from pathlib import Path; from pbx.config import load_settings; "
+            f"print(load_settings(config_file=Path({config!r})).bind)"
+        )
+        out = in_chroot(image.root, "/opt/switchboard/venv/bin/python", "-c", code).stdout
+        assert out.strip() == "0.0.0.0"
+
+
 def test_every_python_package_in_the_venv_is_pinned(image: Image) -> None:
     pins = {}
     for line in (ROOT / "image/constraints.txt").read_text().splitlines():
