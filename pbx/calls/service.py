@@ -670,26 +670,29 @@ class CallService:
         call.ok_to_a = ok
         call.a_dialog = create_uas_dialog(call.a_invite, ok, now, tls=False)
         self._by_a_dialog[call.a_dialog.id] = call
-        self._retransmit_ok(call, ok, T1)
+        self._resend_2xx(call, ok, "ok")
         call.timers["refresh"] = asyncio.get_running_loop().call_later(
             self.policy.session_refresh, self._refresh, call
         )
         self._save_active(call)
         log.info("event=call_answered call_id=%s by=%s", call.a_call_id, branch.binding.contact)
 
-    def _retransmit_ok(self, call: Call, ok: Response, interval: float) -> None:
-        """§13.3.1.4: the UAS core resends its 2xx over UDP until the ACK comes (64*T1)."""
+    def _resend_2xx(
+        self, call: Call, ok: Response, timer: str, interval: float = T1, waited: float = 0.0
+    ) -> None:
+        """§13.3.1.4: the UAS core resends its 2xx over UDP, T1 doubling up to T2, until the
+        ACK stops it (``timer`` is cancelled); after 64*T1 without one the session ends."""
         if call.a_flow.reliable:
             return
-        if interval > 64 * T1:
+        if waited >= 64 * T1:
             self._end(call, "no ACK from caller", send_bye=True)
             return
 
         def again() -> None:
             self._transport.send(ok, response_destination(ok.top_via, call.a_flow))
-            self._retransmit_ok(call, ok, min(interval * 2, T2) if interval < T2 else interval * 2)
+            self._resend_2xx(call, ok, timer, min(interval * 2, T2), waited + interval)
 
-        call.timers["ok"] = asyncio.get_running_loop().call_later(interval, again)
+        call.timers[timer] = asyncio.get_running_loop().call_later(interval, again)
 
     def _branch_failed(self, call: Call) -> None:
         if call.answered is not None or call.state is CallState.ENDED:
@@ -1006,19 +1009,9 @@ class CallService:
             body=body,
         )
         if original.method == "INVITE" and 200 <= status < 300 and side == "a":
-            self._retransmit_reinvite_ok(call, reply, T1)
+            self._resend_2xx(call, reply, "reok")
         if status in (408, 481):
             self._end(call, "leg gone", send_bye=True)
-
-    def _retransmit_reinvite_ok(self, call: Call, ok: Response, interval: float) -> None:
-        if call.a_flow.reliable or interval > 64 * T1:
-            return
-
-        def again() -> None:
-            self._transport.send(ok, response_destination(ok.top_via, call.a_flow))
-            self._retransmit_reinvite_ok(call, ok, min(interval * 2, T2))
-
-        call.timers["reok"] = asyncio.get_running_loop().call_later(interval, again)
 
     # -- session refresh (keeps dead calls from living forever) -------------------------------
     def _touch(self, call: Call) -> None:
