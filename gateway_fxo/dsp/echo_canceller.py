@@ -1,12 +1,13 @@
-"""Line echo canceller (ITU-T G.168 family): block NLMS with a Geigel double-talk detector.
+"""Line echo canceller (ITU-T G.168 family): an adaptive FIR with a Geigel double-talk detector.
 
 The 2-to-4-wire hybrid returns part of what we send (far end) into what we receive (near end).
 An adaptive FIR filter models that echo path from the far-end signal and subtracts its estimate
-from the near-end signal. The filter adapts once per small block: every output of the block uses
-the same weights, so outputs and the gradient are two matrix products instead of a Python loop
-per sample. Adaptation stops while the near end talks (Geigel: a near-end sample louder than
-half the loudest recent far-end sample cannot be echo through a hybrid with >= 6 dB of loss)
-and for a hangover after, so double talk does not make the filter diverge.
+from the near-end signal, sample by sample with the current weights (no added latency, any block
+length). Every `block` samples the weights take one frequency-domain quasi-Newton step towards
+the least-squares fit of the last `window` samples (frequency_domain_newton.py): per-bin far-end
+power normalisation makes speech converge as fast as white noise. Adaptation leaves out double
+talk (Geigel: a near-end sample louder than half the loudest recent far-end sample cannot be echo
+through a hybrid with >= 6 dB of loss), a hangover after it and the talker's onset before it.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ import numpy as np
 import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 
-from gateway_fxo.dsp.levels import SAMPLE_RATE, Samples, as_samples, dbm0_to_power
 from gateway_fxo.dsp.frequency_domain_newton import FrequencyDomainNewton, Mask
+from gateway_fxo.dsp.levels import SAMPLE_RATE, Samples, as_samples, dbm0_to_power
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
