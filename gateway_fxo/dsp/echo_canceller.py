@@ -26,7 +26,7 @@ from gateway_fxo.dsp.levels import SAMPLE_RATE, Samples, as_samples, dbm0_to_pow
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EchoCancellerSettings:
     taps: int = 512  # 64 ms echo tail at 8 kHz
-    step: float = 0.8  # quasi-Newton step (0 < step < 2; smaller is slower but steadier)
+    step: float = 0.8  # quasi-Newton step (0 < step < 2; above ~1 it can overshoot on speech)
     block: int = 64  # samples between adaptations
     window: int = 1024  # samples of recent history each adaptation fits (128 ms)
     power_smoothing: float = 0.9  # decay per block of the far end's power spectrum estimate
