@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,9 +16,11 @@ from pbx.calls.service import CALL_METHODS, CallPolicy, CallService
 from pbx.clock import Clock, SystemClock
 from pbx.config import Settings
 from pbx.media.endpoint import MediaRelay
+from pbx.randomness import RandomPool
 from pbx.registrar.service import RegistrarService
 from pbx.routing.dispatcher import Capabilities, RequestDispatcher, Service
 from pbx.sd_notify import keep_watchdog_fed, notify
+from pbx.sip.auth import NONCE_SALT_LENGTH
 from pbx.sip.errors import SipParseError
 from pbx.sip.message import Message, Request, make_response_from_fields
 from pbx.store.database import open_database
@@ -31,9 +32,9 @@ from pbx.transport.response_routing import response_destination, stamp_received
 log = logging.getLogger("pbx.app")
 
 
-def random_tag() -> str:
-    """A To/From tag with 64 random bits (§19.3 asks for at least 32)."""
-    return secrets.token_hex(8)
+def pooled_tags(pool: RandomPool) -> Callable[[], str]:
+    """To/From tags with 64 random bits each (§19.3 asks for at least 32), from ``pool``."""
+    return lambda: pool.hex(8)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +51,14 @@ class Switch:
         settings: Settings,
         *,
         clock: Clock | None = None,
-        new_tag: Callable[[], str] = random_tag,
+        new_tag: Callable[[], str] | None = None,
+        random: RandomPool | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
+        self.random = random or RandomPool()
+        if new_tag is None:
+            new_tag = pooled_tags(self.random)
         self.db = open_database(settings.db)
         self.transport = TransportLayer(on_message=self._on_message, on_error=self._on_error)
         self.registrar = RegistrarService(
@@ -62,6 +67,7 @@ class Switch:
             clock=self.clock,
             transport=self.transport,
             new_tag=new_tag,
+            new_salt=lambda: self.random.bytes(NONCE_SALT_LENGTH),
         )
         self.transport.accept_source = self.registrar.accept_source
         self.relay = MediaRelay(settings.bind, settings.rtp_ports, settings.media_address or None)

@@ -49,6 +49,8 @@ class RegisterOutcome:
     response: Response
     saved: tuple[Binding, ...] = ()
     removed: tuple[Binding, ...] = ()
+    added: int = 0
+    """How many of ``saved`` are contacts the AOR did not have (the rest are refreshes)."""
     auth_failed: bool = False
     """Wrong credentials (or an unknown user): counts toward banning the source."""
     user: str | None = None
@@ -60,6 +62,7 @@ class RegisterOutcome:
 class _Changes:
     saved: dict[str, Binding] = field(default_factory=dict)
     removed: dict[str, Binding] = field(default_factory=dict)
+    added: int = 0
 
 
 class _Reject(Exception):
@@ -91,6 +94,8 @@ class Registrar:
         self._new_salt = new_salt
         self.policy = policy or RegistrarPolicy()
         self._server = server
+        self._date_second = -1
+        self._date_text = ""
 
     # -- the request -----------------------------------------------------------------------
     def handle(self, request: Request, flow: Flow, now: float) -> RegisterOutcome:
@@ -140,6 +145,7 @@ class Registrar:
             response=self._ok(request, aor, now),
             saved=tuple(changes.saved.values()),
             removed=tuple(changes.removed.values()),
+            added=changes.added,
             user=aor,
             algorithm=algorithm,
         )
@@ -203,6 +209,8 @@ class Registrar:
             changes.saved[key] = self._binding(
                 request, flow, aor, contact, key, expires, algorithm, now, existing
             )
+            if existing is None:
+                changes.added += 1
 
         # Keep at most max_contacts: the least recently registered give way.
         remaining = {k: b for k, b in current.items() if k not in changes.removed}
@@ -279,8 +287,15 @@ class Registrar:
             if binding.path and binding.call_id == request.call_id:
                 # RFC 3327 §5.3: echo the Path the registering phone's proxies added.
                 headers.extend(("Path", hop) for hop in binding.path)
-        headers.append(("Date", formatdate(now, usegmt=True)))
+        headers.append(("Date", self._date(now)))
         return self._reply(request, 200, "OK", headers)
+
+    def _date(self, now: float) -> str:
+        """The Date header's value (§20.17), formatted once per second, not per 200."""
+        second = int(now)
+        if second != self._date_second:
+            self._date_second, self._date_text = second, formatdate(second, usegmt=True)
+        return self._date_text
 
     def _challenge(self, request: Request, now: float, *, stale: bool) -> Response:
         """§22.4 / RFC 8760: one WWW-Authenticate per algorithm, SHA-256 first."""

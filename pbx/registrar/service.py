@@ -61,6 +61,7 @@ class RegistrarService:
         clock: Clock,
         transport: TransportLayer,
         new_tag: Callable[[], str],
+        new_salt: Callable[[], bytes] = lambda: secrets.token_bytes(NONCE_SALT_LENGTH),
     ) -> None:
         self._db = db
         self._clock = clock
@@ -78,7 +79,7 @@ class RegistrarService:
             secrets_of=lambda number: stored_secrets(db, number),
             location=self.location,
             new_tag=new_tag,
-            new_salt=lambda: secrets.token_bytes(NONCE_SALT_LENGTH),
+            new_salt=new_salt,
             policy=RegistrarPolicy(
                 min_expires=settings.register_min_expires,
                 max_expires=settings.register_max_expires,
@@ -167,12 +168,17 @@ class RegistrarService:
             ident = (binding.aor, binding.binding_key)
             self._removed.pop(ident, None)
             self._saved[ident] = binding
-        if log.isEnabledFor(logging.INFO):
-            log.info(
-                "event=registered aor=%s contacts=%d added=%d removed=%d call_id=%s",
+        # A phone that comes, goes or changes address is news; its refresh every few minutes
+        # is not (at INFO it was a journal line per phone per refresh, flooding the SD card).
+        level = logging.INFO if outcome.added or outcome.removed else logging.DEBUG
+        if log.isEnabledFor(level):
+            log.log(
+                level,
+                "event=registered aor=%s contacts=%d added=%d refreshed=%d removed=%d call_id=%s",
                 user,
                 len(self.location.bindings_of(user or "")),
-                len(outcome.saved),
+                outcome.added,
+                len(outcome.saved) - outcome.added,
                 len(outcome.removed),
                 request.call_id,
             )

@@ -272,7 +272,7 @@ class DigestAuthenticator:
 
     def _mac(self, label: bytes, data: bytes) -> bytes:
         message = b"switchboard digest\0" + label + b"\0" + self._realm.encode() + b"\0" + data
-        return hmac.new(self._secret, message, hashlib.sha256).digest()
+        return hmac.digest(self._secret, message, "sha256")  # one-shot: no HMAC object
 
     @staticmethod
     def _encode(raw: bytes) -> str:

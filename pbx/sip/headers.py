@@ -162,15 +162,20 @@ class Headers:
     def get(self, name: str) -> str | None:
         """The value of the first field called ``name``, or None."""
         key = header_key(name)
-        for i, k in enumerate(self._keys):
-            if k == key:
-                return self._fields[i][1]
-        return None
+        if key not in self._keys:  # the tuple scans run in C: lookups are the hot path
+            return None
+        return self._fields[self._keys.index(key)][1]
 
     def get_all(self, name: str) -> list[str]:
         """The values of every field called ``name``, one per header line."""
         key = header_key(name)
-        return [self._fields[i][1] for i, k in enumerate(self._keys) if k == key]
+        keys = self._keys
+        count = keys.count(key)
+        if count == 0:
+            return []
+        if count == 1:
+            return [self._fields[keys.index(key)][1]]
+        return [self._fields[i][1] for i, k in enumerate(keys) if k == key]
 
     def values(self, name: str) -> list[str]:
         """Every value of ``name``, with comma-separated lists split (§7.3.1).

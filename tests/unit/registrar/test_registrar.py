@@ -68,6 +68,16 @@ def test_register_with_sha256_credentials_binds_the_contact() -> None:
     assert harness.location.bindings_of("201") == [binding]
 
 
+def test_a_refresh_saves_the_binding_but_adds_no_contact() -> None:
+    harness = Harness()
+    first = harness.register(fixture(YEALINK))
+    assert (first.added, len(first.saved)) == (1, 1)
+    refresh = harness.register(edit(fixture(YEALINK), CSeq="10 REGISTER"), now=T0 + 1800)
+    assert refresh.response.status == 200
+    assert (refresh.added, len(refresh.saved)) == (0, 1)  # the service logs it at DEBUG
+    assert refresh.saved[0].expires_at == T0 + 1800 + 3600
+
+
 def test_register_with_md5_credentials_is_accepted_and_recorded() -> None:
     outcome = Harness().register(fixture(YEALINK), algorithm="MD5")
     assert outcome.response.status == 200 and outcome.algorithm == "MD5"
