@@ -90,11 +90,24 @@ async def run(seconds: float, echo_delay: float, echo_gain_db: float) -> None:
         a, b = near_all[s * 8000 : (s + 1) * 8000], out_all[s * 8000 : (s + 1) * 8000]
         per_second.append(10 * np.log10(np.mean(a**2) / max(np.mean(b**2), 1e-9)))
     print(f"METRIC line_erle echo_delay_ms={echo_delay * 1000:.0f} echo_gain_db={echo_gain_db:g} "
-          + " ".join(f"s{i + 1}={v:.1f}dB" for i, v in enumerate(per_second)))  # fmt: skip
+          + " ".join(f"s{i + 1}={v:.1f}dB" for i, v in enumerate(per_second))
+          + f" converged_25db_s={converged_at(near_all, out_all, 25.0):.2f}")  # fmt: skip
     print(
         f"METRIC line_cpu seconds_of_audio={seconds:g} cpu_s={cpu:.3f} "
         f"core_pct_per_line={100 * cpu / seconds:.1f}"
     )
+
+
+def converged_at(near: np.ndarray, out: np.ndarray, floor_db: float, window: int = 800) -> float:
+    """Seconds until ERLE stays at or above ``floor_db`` in every later 100 ms window (inf when
+    the last window is below it): the time the canceller takes to converge to the bar."""
+    windows = len(near) // window
+    last_below = -1
+    for w in range(windows):
+        a, b = near[w * window : (w + 1) * window], out[w * window : (w + 1) * window]
+        if 10 * np.log10(np.mean(a**2) / max(np.mean(b**2), 1e-9)) < floor_db:
+            last_below = w
+    return float("inf") if last_below == windows - 1 else (last_below + 1) * window / 8000
 
 
 def main() -> None:
