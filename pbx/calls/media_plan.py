@@ -3,7 +3,8 @@
 Pure. The caller's offer becomes a new offer to the callee naming the relay's leg-b address;
 the callee's answer becomes the answer to the caller naming leg a. When the two phones share
 no G.711 law, each side keeps its own and the relay transcodes (both laws are offered to the
-callee so this rarely happens). What each relay leg must do is returned alongside.
+callee so this rarely happens). What each relay leg must do is returned alongside. A caller
+that sends no offer (a late offer) gets the switch's offer in the 200 and answers in its ACK.
 """
 
 from __future__ import annotations
@@ -147,6 +148,78 @@ def answer_to_caller(
         dtmf_pt=callee_dtmf,
     )
     return answer, leg_a, leg_b
+
+
+def switch_offer(*, address: str, port: int, session_id: str, version: int) -> SessionDescription:
+    """The switch's own offer to the callee when the caller sent none (a late offer, RFC 3261
+    §13.2.1): both G.711 laws and telephone-event, so any phone can answer it."""
+    return make_offer(
+        codecs=list(G711),
+        address=address,
+        port=port,
+        session_id=session_id,
+        session_version=version,
+        telephone_event=TELEPHONE_EVENT,
+        username="switchboard",
+    )
+
+
+def offer_to_late_caller(
+    callee_answer: SessionDescription,
+    *,
+    address: str,
+    port: int,
+    session_id: str,
+    version: int,
+) -> tuple[SessionDescription, LegMedia, LegMedia]:
+    """For a caller that sent no offer: the offer its 200 carries (the callee's law first, then
+    the other one, which the relay would transcode), leg b's settings, and leg a's until the
+    caller's answer arrives in the ACK (the callee's law; the relay latches the address)."""
+    callee_media = audio_of(callee_answer)
+    callee_codecs = _g711(callee_media.codecs)
+    if not callee_codecs:
+        raise NoCommonMedia()
+    chosen = callee_codecs[0]
+    law = next(g for g in G711 if chosen.same_format(g))
+    offer = make_offer(
+        codecs=[law, *(g for g in G711 if g is not law)],
+        address=address,
+        port=port,
+        session_id=session_id,
+        session_version=version,
+        telephone_event=TELEPHONE_EVENT,
+        username="switchboard",
+    )
+    leg_b = LegMedia(
+        remote=_remote(callee_answer, callee_media),
+        audio_pt=chosen.payload_type,
+        encoding=chosen.encoding_name.upper(),
+        dtmf_pt=_dtmf(callee_media.codecs),
+    )
+    leg_a = LegMedia(
+        remote=None,
+        audio_pt=law.payload_type,
+        encoding=law.encoding_name.upper(),
+        dtmf_pt=TELEPHONE_EVENT.payload_type,
+    )
+    return offer, leg_a, leg_b
+
+
+def late_caller_leg(offer: SessionDescription, answer: SessionDescription) -> LegMedia:
+    """Leg a's settings from the caller's answer in its ACK to our offer (RFC 3264 §6: the
+    answer names a subset of what we offered)."""
+    offered = _g711(audio_of(offer).codecs)
+    media = audio_of(answer)
+    agreed = [c for c in _g711(media.codecs) if any(c.same_format(o) for o in offered)]
+    if not agreed:
+        raise NoCommonMedia()
+    codec = next(o for o in offered if agreed[0].same_format(o))
+    return LegMedia(
+        remote=_remote(answer, media),
+        audio_pt=codec.payload_type,
+        encoding=codec.encoding_name.upper(),
+        dtmf_pt=_dtmf(media.codecs),
+    )
 
 
 def parse_body(content_type: str | None, body: bytes) -> SessionDescription | None:

@@ -73,6 +73,10 @@ class Call:
     answered: Branch | None = None
     relay: Any = None
     offer_a: SessionDescription | None = None
+    """The caller's offer; None for a late offer (INVITE without SDP)."""
+    offer_to_a: SessionDescription | None = None
+    """A late offer's counterpart: the switch's offer in the 200, answered in the ACK."""
+    awaiting_ack_answer: bool = False
     sdp_version: int = 1
     answered_at: float | None = None
     end_reason: str | None = None

@@ -27,8 +27,11 @@ from pbx.calls.media_plan import (
     LegMedia,
     NoCommonMedia,
     answer_to_caller,
+    late_caller_leg,
     offer_to_callee,
+    offer_to_late_caller,
     parse_body,
+    switch_offer,
 )
 from pbx.calls.model import Branch, Call, CallState, Forwarded, ServerTxKey
 from pbx.clock import Clock
@@ -390,10 +393,6 @@ class CallService:
         except SipParseError:
             self._respond(key, invite, 400, "Malformed SDP")
             return
-        if offer is None:
-            # A late offer (INVITE without SDP) is not relayed yet: say so clearly.
-            self._respond(key, invite, 488, "SDP Offer Required")
-            return
         call = Call(
             caller=target.caller,
             callee=callee,
@@ -437,16 +436,21 @@ class CallService:
             await relay.close()
             return
         call.relay = relay
-        assert call.offer_a is not None
         host, port = relay.local_address("b")
         try:
-            offer_b = offer_to_callee(
-                call.offer_a,
-                address=host,
-                port=port,
-                session_id=self._session_id(call),
-                version=call.sdp_version,
-            )
+            if call.offer_a is None:  # a late offer: the switch offers, the caller answers last
+                offer_b = switch_offer(
+                    address=host, port=port, session_id=self._session_id(call),
+                    version=call.sdp_version,
+                )  # fmt: skip
+            else:
+                offer_b = offer_to_callee(
+                    call.offer_a,
+                    address=host,
+                    port=port,
+                    session_id=self._session_id(call),
+                    version=call.sdp_version,
+                )
         except NoCommonMedia:
             self._fail(call, 488, "no common codec")
             return
@@ -554,7 +558,8 @@ class CallService:
             early = parse_body(response.content_type, response.body)
         except SipParseError:
             early = None
-        if early is not None and not call.early_media_sent:
+        if early is not None and not call.early_media_sent and call.offer_a is not None:
+            # (A late offer's caller gets a plain 180: an offer may not ride an unreliable 1xx.)
             answer = self._answer_for_a(call, early)
         if answer is None and call.ringing_sent:
             return
@@ -609,6 +614,43 @@ class CallService:
         call.last_sdp_to["a"] = body
         return body
 
+    def _offer_for_late_a(self, call: Call, answer_b: SessionDescription) -> bytes | None:
+        """The offer for a caller that sent none; its answer comes in the ACK (§13.2.1)."""
+        host, port = call.relay.local_address("a")
+        try:
+            offer, leg_a, leg_b = offer_to_late_caller(
+                answer_b,
+                address=host,
+                port=port,
+                session_id=self._session_id(call),
+                version=call.sdp_version,
+            )
+        except (NoCommonMedia, SipParseError):
+            return None
+        self._configure_relay(call, leg_a, leg_b)
+        call.offer_to_a = offer
+        call.awaiting_ack_answer = True
+        body = offer.serialize().encode()
+        call.last_sdp_to["a"] = body
+        return body
+
+    def _late_answer(self, call: Call, ack: Request) -> None:
+        """The caller's answer to our offer, in its ACK: leg a takes the agreed codec and the
+        caller's address. An ACK without a usable answer ends the call (RFC 3261 §13.3.1.4:
+        the session cannot start; BYE both legs)."""
+        call.awaiting_ack_answer = False
+        assert call.offer_to_a is not None and call.leg_b is not None
+        try:
+            answer = parse_body(ack.content_type, ack.body)
+            leg_a = late_caller_leg(call.offer_to_a, answer) if answer is not None else None
+        except (NoCommonMedia, SipParseError):
+            leg_a = None
+        if leg_a is None:
+            log.info("event=late_offer_unanswered call_id=%s", call.a_call_id)
+            self._end(call, "caller sent no usable answer", send_bye=True)
+            return
+        self._configure_relay(call, leg_a, call.leg_b)
+
     def _configure_relay(self, call: Call, leg_a: LegMedia, leg_b: LegMedia) -> None:
         call.leg_a, call.leg_b = leg_a, leg_b
         for name, leg in (("a", leg_a), ("b", leg_b)):
@@ -644,7 +686,12 @@ class CallService:
             answer_b = parse_body(response.content_type, response.body)
         except SipParseError:
             answer_b = None
-        body = self._answer_for_a(call, answer_b) if answer_b is not None else None
+        if answer_b is None:
+            body = None
+        elif call.offer_a is None:
+            body = self._offer_for_late_a(call, answer_b)
+        else:
+            body = self._answer_for_a(call, answer_b)
         if body is None:
             self._bye_branch(branch)
             self._fail(call, 488, "callee answered without usable SDP")
@@ -776,6 +823,8 @@ class CallService:
         if call is not None:
             self._cancel_timer(call, "ok")
             self._cancel_timer(call, "reok")
+            if call.awaiting_ack_answer and ack.cseq.seq == call.a_invite.cseq.seq:
+                self._late_answer(call, ack)
         elif dialog_id is not None and dialog_id.call_id in self._by_b_call_id:
             self._cancel_timer(self._by_b_call_id[dialog_id.call_id], "reok")
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from pbx.media.rtp import RtpPacket
 from pbx.sip.auth_client import answer_challenge, choose_challenge
 from pbx.sip.message import Request, Response, make_response
+from pbx.sip.sdp import SessionDescription
 from tests.support.cli import pbx
 from tests.support.sip_phone import SipPhone
 from tests.support.switch_process import SwitchProcess
@@ -276,6 +279,114 @@ def test_info_and_update_cross_to_the_other_leg(switch: SwitchProcess) -> None:
         answer = bob.receive(5)
         assert isinstance(answer, Response) and answer.status == 200
         assert answer.cseq.method == "INFO"
+    finally:
+        alice.close()
+        bob.close()
+
+
+def _late_offer_call(
+    alice: SipPhone, bob: SipPhone
+) -> tuple[Request, Response, SessionDescription]:
+    """Alice sends an INVITE without SDP; Bob answers the switch's offer with PCMA on his own
+    socket's port. Returns the INVITE Bob got, Alice's 200 and the offer it carries."""
+    host, port = alice.switch
+    send_authorized(alice, "INVITE", "202")
+    invite = bob.receive(5)
+    assert isinstance(invite, Request) and invite.method == "INVITE"
+    offer_b = SessionDescription.parse(invite.body)  # the switch's own offer: both laws, DTMF
+    assert [c.encoding_name for c in offer_b.media[0].codecs] == ["PCMU", "PCMA", "telephone-event"]
+    answer_b = (
+        f"v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+        f"m=audio {bob.port} RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\n"
+        f"a=rtpmap:101 telephone-event/8000\r\n"
+    ).encode()
+    ok = make_response(
+        invite, 200, to_tag="bob0", body=answer_b,
+        headers=[("Contact", f"<sip:202@127.0.0.1:{bob.port}>"),
+                 ("Content-Type", "application/sdp")],
+    )  # fmt: skip
+    bob.sock.sendto(bytes(ok), (host, port))
+    answered = alice.receive(5)
+    while isinstance(answered, Response) and answered.status < 200:
+        assert not answered.body  # no offer in an unreliable provisional
+        answered = alice.receive(5)
+    assert isinstance(answered, Response) and answered.status == 200
+    offer_a = SessionDescription.parse(answered.body)
+    return invite, answered, offer_a
+
+
+def _ack(alice: SipPhone, ok: Response, body: bytes = b"") -> bytes:
+    host, port = alice.switch
+    contact = ok.headers.get("contact")
+    assert contact is not None
+    target = contact.strip("<>").split(">")[0]
+    content = "Content-Type: application/sdp\r\n" if body else ""
+    return (
+        f"ACK {target} SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP {alice.host}:{alice.port};branch=z9hG4bK-late-ack;rport\r\n"
+        f"From: {ok.headers.get('from')}\r\nTo: {ok.headers.get('to')}\r\n"
+        f"Call-ID: {ok.call_id}\r\nCSeq: {ok.cseq.seq} ACK\r\nMax-Forwards: 70\r\n"
+        f"{content}Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+
+def test_a_late_offer_gets_the_switchs_offer_in_the_200_and_answers_in_the_ack(
+    switch: SwitchProcess,
+) -> None:
+    alice = SipPhone("201", PASSWORDS["201"], ("127.0.0.1", switch.port))
+    bob = SipPhone("202", PASSWORDS["202"], ("127.0.0.1", switch.port))
+    alice_media = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    alice_media.bind(("127.0.0.1", 0))
+    alice_media.settimeout(5)
+    try:
+        assert bob.register().status == 200
+        invite, ok, offer_a = _late_offer_call(alice, bob)
+        audio = offer_a.media[0]
+        # The callee's law first, the other one (transcoded) after it, and DTMF events.
+        assert [c.encoding_name for c in audio.codecs] == ["PCMA", "PCMU", "telephone-event"]
+        connection = offer_a.connection_of(audio)
+        assert connection is not None and connection.address == "127.0.0.1"
+        assert 34000 <= audio.port <= 34099  # the relay's leg a
+        answer_a = (
+            f"v=0\r\no=- 3 3 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+            f"m=audio {alice_media.getsockname()[1]} RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n"
+        ).encode()
+        alice.sock.sendto(_ack(alice, ok, answer_a), alice.switch)
+        ack = bob.receive(5)
+        assert isinstance(ack, Request) and ack.method == "ACK"
+        # Media both ways through the relay, to the addresses the two answers named.
+        to_bob = bytes(RtpPacket(payload_type=8, sequence_number=1, timestamp=160, ssrc=7,
+                                 payload=b"\xd5" * 160))  # fmt: skip
+        alice_media.sendto(to_bob, ("127.0.0.1", audio.port))
+        heard = bob.sock.recv(2048)
+        assert heard[12:] == b"\xd5" * 160 and heard[1] & 0x7F == 8
+        assert not ack.body  # Bob's offer/answer ended with his 200
+        # Bob sends to the relay's leg b (the switch's offer named it); it goes on to the
+        # address Alice's answer in the ACK named.
+        leg_b = SessionDescription.parse(invite.body).media[0].port
+        back = bytes(RtpPacket(payload_type=8, sequence_number=1, timestamp=160, ssrc=9,
+                               payload=b"\x55" * 160))  # fmt: skip
+        bob.sock.sendto(back, ("127.0.0.1", leg_b))
+        got = alice_media.recv(2048)
+        assert got[12:] == b"\x55" * 160 and got[1] & 0x7F == 8
+    finally:
+        alice_media.close()
+        alice.close()
+        bob.close()
+
+
+def test_an_ack_without_the_answer_to_a_late_offer_ends_the_call(switch: SwitchProcess) -> None:
+    alice = SipPhone("201", PASSWORDS["201"], ("127.0.0.1", switch.port))
+    bob = SipPhone("202", PASSWORDS["202"], ("127.0.0.1", switch.port))
+    try:
+        assert bob.register().status == 200
+        _, ok, _ = _late_offer_call(alice, bob)
+        alice.sock.sendto(_ack(alice, ok), alice.switch)  # no SDP: the session cannot start
+        for phone in (alice, bob):
+            bye = phone.receive(5)
+            while not (isinstance(bye, Request) and bye.method == "BYE"):
+                bye = phone.receive(5)  # Bob's ACK first
+            phone.sock.sendto(bytes(make_response(bye, 200)), phone.switch)
     finally:
         alice.close()
         bob.close()

@@ -215,3 +215,16 @@ def test_a_callee_that_requires_100rel_gets_its_prack_and_transcoding_pcma(
     )
     # The caller offered PCMU first; the callee answered PCMA only.
     assert row[2] == "caller hung up" and row[1] == "PCMA"
+
+
+def test_a_late_offer_caller_answers_the_switchs_offer_in_its_ack(
+    sipp: str, office: tuple[SwitchProcess, Path], tmp_path: Path
+) -> None:
+    process, db = office
+    uas = callee(sipp, process, tmp_path, "2012", "call_uas")
+    try:
+        result = call(sipp, process, tmp_path, "call_uac_late_offer", "2012", "2013")
+    finally:
+        uas.stop()
+    assert (result.successful, result.failed) == (1, 0), result.output[-3000:]
+    assert records(db)[-1] == ("2013", "2012", "caller hung up", 200, 1)

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from pbx.calls.media_plan import NoCommonMedia, answer_to_caller, audio_of, offer_to_callee
+from pbx.calls.media_plan import (
+    LegMedia,
+    NoCommonMedia,
+    answer_to_caller,
+    audio_of,
+    late_caller_leg,
+    offer_to_callee,
+    offer_to_late_caller,
+    switch_offer,
+)
 from pbx.sip.sdp import Direction, SessionDescription
 
 
@@ -73,3 +82,35 @@ def test_no_g711_means_488() -> None:
     with pytest.raises(NoCommonMedia) as raised:
         offer_to_callee(opus_only, address="192.0.2.1", port=30002, session_id="7", version=1)
     assert raised.value.status == 488
+
+
+def test_a_late_offer_caller_is_offered_the_callees_law_first_and_answers_in_the_ack() -> None:
+    own = switch_offer(address="192.0.2.1", port=30002, session_id="7", version=1)
+    assert [c.encoding_name for c in audio_of(own).codecs] == ["PCMU", "PCMA", "telephone-event"]
+    bob = sdp("10.0.0.9", 5000, "8", "8 PCMA/8000")  # no telephone-event
+    offer, leg_a, leg_b = offer_to_late_caller(
+        bob, address="192.0.2.1", port=30000, session_id="7", version=1
+    )
+    audio = audio_of(offer)
+    assert offer.connection_address_of(audio) == "192.0.2.1" and audio.port == 30000
+    assert [c.encoding_name for c in audio.codecs] == ["PCMA", "PCMU", "telephone-event"]
+    assert leg_b == LegMedia(remote=("10.0.0.9", 5000), audio_pt=8, encoding="PCMA", dtmf_pt=None)
+    assert (leg_a.remote, leg_a.encoding) == (None, "PCMA")  # until the ACK: latch, callee's law
+    # Alice answers with the other law: the relay transcodes; her DTMF type is hers.
+    alice = sdp("10.0.0.5", 4000, "0 101", "0 PCMU/8000", "101 telephone-event/8000")
+    late = late_caller_leg(offer, alice)
+    assert late == LegMedia(remote=("10.0.0.5", 4000), audio_pt=0, encoding="PCMU", dtmf_pt=101)
+
+
+def test_a_late_answer_with_nothing_we_offered_is_refused() -> None:
+    offer, _, _ = offer_to_late_caller(
+        sdp("10.0.0.9", 5000, "0", "0 PCMU/8000"),
+        address="192.0.2.1", port=30000, session_id="7", version=1,
+    )  # fmt: skip
+    with pytest.raises(NoCommonMedia):
+        late_caller_leg(offer, sdp("10.0.0.5", 4000, "9", "9 G722/8000"))
+    with pytest.raises(NoCommonMedia):
+        offer_to_late_caller(
+            sdp("10.0.0.9", 5000, "9", "9 G722/8000"),
+            address="192.0.2.1", port=30000, session_id="7", version=1,
+        )  # fmt: skip
