@@ -87,6 +87,7 @@ class Switch:
                 session_refresh=float(settings.session_refresh),
             ),
         )
+        self.registrar.on_restore = self.calls.resync_active
         services: dict[str, Service] = {"REGISTER": self.registrar.handle_register}
         services.update({method: self.calls.handle_request for method in CALL_METHODS})
         self.dispatcher = RequestDispatcher(

@@ -68,7 +68,14 @@ from pbx.sip.transaction import (
 )
 from pbx.sip.transaction_layer import Incoming, TransactionLayer, client_key_of_response
 from pbx.sip.uri import SipUri, parse_uri
-from pbx.store.calls import ActiveCall, CallRecord, clear_active, finish_call, save_active
+from pbx.store.calls import (
+    ActiveCall,
+    CallRecord,
+    clear_active,
+    finish_call,
+    replace_active,
+    save_active,
+)
 from pbx.store.extensions import (
     LINE_ACCOUNT,
     StoredSecrets,
@@ -1156,19 +1163,12 @@ class CallService:
             handle.cancel()
 
     def _save_active(self, call: Call) -> None:
-        save_active(
-            self._db,
-            ActiveCall(
-                call_id=call.a_call_id,
-                caller=call.caller,
-                callee=call.callee,
-                state=call.state.value,
-                started_at=call.started_at,
-                answered_at=call.answered_at,
-                caller_media=call.leg_a.encoding if call.leg_a else None,
-                callee_media=call.leg_b.encoding if call.leg_b else None,
-            ),
-        )
+        save_active(self._db, _active_row(call))
+
+    def resync_active(self) -> None:
+        """After a restore copied an old in-progress table over ours: write the live calls."""
+        live = [_active_row(c) for c in self.calls if c.state is not CallState.ENDED]
+        replace_active(self._db, live)
 
     # -- MESSAGE (RFC 3428), proxied ----------------------------------------------------------
     def _new_message(self, key: ServerTxKey, request: Request, flow: Flow) -> None:
@@ -1268,4 +1268,17 @@ def _strip_top_via(response: Response) -> Response:
         reason=response.reason,
         headers=response.headers.without_first("via"),
         body=response.body,
+    )
+
+
+def _active_row(call: Call) -> ActiveCall:
+    return ActiveCall(
+        call_id=call.a_call_id,
+        caller=call.caller,
+        callee=call.callee,
+        state=call.state.value,
+        started_at=call.started_at,
+        answered_at=call.answered_at,
+        caller_media=call.leg_a.encoding if call.leg_a else None,
+        callee_media=call.leg_b.encoding if call.leg_b else None,
     )

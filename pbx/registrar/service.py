@@ -36,8 +36,8 @@ from pbx.sip.transaction_layer import Incoming, TransactionLayer
 from pbx.store.bans import active_bans, ban_generation, save_ban
 from pbx.store.extensions import record_auth_algorithm, stored_secrets
 from pbx.store.records import Binding, SourceBan
-from pbx.store.registrations import load_bindings, save_bindings
-from pbx.store.settings import nonce_secret, sip_realm
+from pbx.store.registrations import load_bindings, replace_bindings, save_bindings
+from pbx.store.settings import nonce_secret, restore_mark, sip_realm
 from pbx.store.transaction import write_transaction
 from pbx.transport.flow import Destination, Flow
 from pbx.transport.layer import TransportLayer
@@ -98,6 +98,9 @@ class RegistrarService:
         )
         self.guard.replace_bans(active_bans(db, now))
         self._ban_generation = ban_generation(db)
+        self._restore_mark = restore_mark(db)
+        self.on_restore: Callable[[], None] = lambda: None
+        """Called after a restore (the calls service rewrites its in-progress table)."""
         self.qualifier = Qualifier(
             location=self.location,
             interval=float(settings.qualify_interval),
@@ -249,7 +252,11 @@ class RegistrarService:
                 self._schedule_flush()
 
     def _reload_from_store(self, now: float) -> None:
-        """What the CLI or web admin changed: unbans, removed extensions."""
+        """What the CLI or web admin changed: a restore, unbans, removed extensions."""
+        mark = restore_mark(self._db)
+        if mark != self._restore_mark:
+            self._restore_mark = mark
+            self._after_restore()
         generation = ban_generation(self._db)
         if generation != self._ban_generation:
             self._ban_generation = generation
@@ -259,6 +266,18 @@ class RegistrarService:
             if aor not in numbers:
                 for binding in self.location.remove_aor(aor):
                     self._saved.pop((binding.aor, binding.binding_key), None)
+
+    def _after_restore(self) -> None:
+        """A backup was restored over the live store: its registrations are those of the day
+        it was taken. The phones registered now are the ones in memory, so they go back in
+        (and bindings of extensions the backup does not have are dropped)."""
+        orphans = replace_bindings(self._db, list(self.location))
+        for orphan in orphans:
+            self.location.remove(orphan.aor, orphan.binding_key)
+        self._saved.clear()
+        self._removed.clear()
+        self.on_restore()
+        log.info("event=store_restored bindings=%d dropped=%d", len(self.location), len(orphans))
 
     def _run(self, outputs: list[Output]) -> None:
         """Carry out what the client transactions ask (qualify's OPTIONS)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlite_utils import Database
@@ -79,6 +80,14 @@ def finish_call(db: Database, record: CallRecord) -> None:
             ],
         )
         db.execute("DELETE FROM active_calls WHERE call_id = ?", [record.call_id])
+
+
+def replace_active(db: Database, calls: Iterable[ActiveCall]) -> None:
+    """Make the in-progress table hold exactly ``calls`` (after a restore put an old copy there)."""
+    with write_transaction(db):
+        db.execute("DELETE FROM active_calls")
+        for call in calls:
+            save_active(db, call)
 
 
 def clear_active(db: Database) -> None:

@@ -115,3 +115,17 @@ def load_bindings(db: Database, *, now: float | None = None) -> list[Binding]:
 def delete_expired(db: Database, now: float) -> int:
     with write_transaction(db):
         return db.execute("DELETE FROM registrations WHERE expires_at <= ?", [now]).rowcount
+
+
+def replace_bindings(db: Database, bindings: Iterable[Binding]) -> list[Binding]:
+    """Make the table hold exactly ``bindings`` (after a restore put an old copy there);
+    returns those whose extension the restored store does not have."""
+    orphans: list[Binding] = []
+    with write_transaction(db):
+        db.conn.execute("DELETE FROM registrations")
+        for binding in bindings:
+            try:
+                db.conn.execute(_UPSERT, _row(binding))
+            except sqlite3.IntegrityError:
+                orphans.append(binding)
+    return orphans

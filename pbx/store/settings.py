@@ -29,3 +29,16 @@ def nonce_secret(db: Database) -> bytes:
     if value is None:  # pragma: no cover - the first migration writes it
         raise RuntimeError("the database has no nonce secret; was it migrated?")
     return bytes.fromhex(value)
+
+
+RESTORE_MARK = "restore_mark"
+"""Set by a restore: the switch, seeing it change, writes what it knows live back to the store."""
+
+
+def restore_mark(db: Database) -> str | None:
+    return get_setting(db, RESTORE_MARK)
+
+
+def mark_restored(db: Database, token: str) -> None:
+    """Say a backup was just restored (``token``: unique to this restore, e.g. random hex)."""
+    set_setting(db, RESTORE_MARK, token)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 import tempfile
 import time
@@ -21,6 +22,7 @@ from werkzeug.wrappers import Response
 
 from pbx.store.database import open_database
 from pbx.store.migrations import MIGRATIONS
+from pbx.store.settings import mark_restored
 from webadmin.db import get_db
 from webadmin.security import login_required
 
@@ -89,8 +91,12 @@ def restore() -> Response:
             source.backup(get_db().conn)  # page by page into the live file, in one go
         finally:
             source.close()
-    open_database(current_app.config["DB"]).close()  # an older backup gets today's schema
-    flash(
-        "Restored. Phones re-register within their expiry; calls in progress are unaffected.", "ok"
-    )
+    restored = open_database(current_app.config["DB"])  # an older backup gets today's schema
+    try:
+        # The switch sees this and writes the phones registered now and the calls in
+        # progress back over the backup's old copies of them.
+        mark_restored(restored, secrets.token_hex(8))
+    finally:
+        restored.close()
+    flash("Restored. Registered phones and calls in progress are unaffected.", "ok")
     return redirect(url_for("backup.index"))
