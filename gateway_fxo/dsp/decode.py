@@ -1,4 +1,5 @@
-"""Decode a line recording: DTMF digits, caller ID and call-progress tones, as JSON.
+"""Decode a line recording: DTMF digits, caller ID, call-progress tones and alerting signals
+(DT-AS), as JSON.
 
 python -m gateway_fxo.dsp.decode FILE.wav [--country US]
 """
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy.typing as npt
 
 from gateway_fxo.dsp.callerid import CallerIdReceiver
+from gateway_fxo.dsp.dtas import DtasDetector
 from gateway_fxo.dsp.dtmf_detect import DtmfDetector
 from gateway_fxo.dsp.levels import FRAME_SAMPLES, SAMPLE_RATE, as_samples
 from gateway_fxo.dsp.resample import resample
@@ -43,17 +45,21 @@ def decode_recording(
     dtmf = DtmfDetector()
     callerid = CallerIdReceiver()
     tones = ToneDetector(country)
+    dtas = DtasDetector()
     digits = []
     callers = []
     heard = []
+    alerts = []
     for first in range(0, audio.size, FRAME_SAMPLES):
         frame = audio[first : first + FRAME_SAMPLES]
         digits += dtmf.push(frame)
         callers += callerid.push(frame)
         heard += tones.push(frame)
+        alerts += dtas.push(frame)
     digits += dtmf.finish()
     callers += callerid.finish()
     heard += tones.finish()
+    alerts += dtas.finish()
     return {
         "dtmf": [
             {"digit": d.digit, "start": _seconds(d.start), "end": _seconds(d.end)} for d in digits
@@ -68,13 +74,19 @@ def decode_recording(
             }
             for t in heard
         ],
+        "alerts": [
+            {"signal": "dt-as", "start": _seconds(a.start), "end": _seconds(a.end)} for a in alerts
+        ],
     }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m gateway_fxo.dsp.decode",
-        description="Print the DTMF digits, caller ID and call-progress tones in a WAV file.",
+        description=(
+            "Print the DTMF digits, caller ID, call-progress tones and alerting signals (DT-AS)"
+            " in a WAV file."
+        ),
     )
     parser.add_argument("file", type=Path, help="WAV file (PCM 8/16-bit, mono or stereo)")
     parser.add_argument(

@@ -13,6 +13,7 @@ import pytest
 
 from gateway_fxo.dsp.callerid import callerid_dtmf_audio, callerid_fsk_audio, encode_mdmf
 from gateway_fxo.dsp.decode import decode_recording, main
+from gateway_fxo.dsp.dtas import generate_dtas
 from gateway_fxo.dsp.dtmf_generate import generate_dtmf
 from gateway_fxo.dsp.fsk import V23
 from gateway_fxo.dsp.levels import SAMPLE_RATE, Samples, to_pcm16
@@ -66,8 +67,9 @@ EXPECTED_CALLER = {
 
 
 def check(result: dict[str, list[dict[str, object]]], offset_s: float) -> None:
-    assert list(result) == ["dtmf", "callerid", "tones"]
+    assert list(result) == ["dtmf", "callerid", "tones", "alerts"]
     assert result["callerid"] == [EXPECTED_CALLER]
+    assert result["alerts"] == []
     (digit,) = result["dtmf"]
     assert digit["digit"] == "5"
     assert isinstance(digit["start"], float) and isinstance(digit["end"], float)
@@ -115,6 +117,29 @@ def test_eight_bit_wav_and_v23_with_dtmf_clip(tmp_path: Path) -> None:
         ("v23", "0123456789"),
     ]
     assert "".join(str(d["digit"]) for d in result["dtmf"]) == "A31415926C"
+
+
+def test_uk_alert_before_its_caller_id(tmp_path: Path) -> None:
+    """A BT line's caller ID: DT-AS, 100 ms, then the V.23 burst; at 16 kHz."""
+    audio = through_codec(
+        np.concatenate(
+            [
+                np.zeros(2000),
+                generate_dtas(),
+                np.zeros(800),
+                callerid_fsk_audio(encode_mdmf(number="01234567890"), V23),
+                np.zeros(800),
+            ]
+        )
+    )
+    path = write_wav(tmp_path / "uk.wav", resample(audio, 8000, 16000), 16000)
+    result = decode_recording(path, country="UK")
+    [alert] = result["alerts"]
+    assert alert["signal"] == "dt-as"
+    assert alert["start"] == pytest.approx(0.25, abs=0.006)
+    assert alert["end"] == pytest.approx(0.35, abs=0.006)
+    assert [(c["standard"], c["number"]) for c in result["callerid"]] == [("v23", "01234567890")]
+    assert result["dtmf"] == [] and result["tones"] == []
 
 
 def test_bad_files_raise_wav_error(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import pytest
 
 from gateway_fxo.dsp.callerid import callerid_fsk_audio, encode_mdmf
 from gateway_fxo.dsp.decode import decode_recording
+from gateway_fxo.dsp.dtas import DtasDetector
 from gateway_fxo.dsp.dtmf_detect import DtmfDetector
 from gateway_fxo.dsp.dtmf_generate import DTMF_DIGITS, dtmf_frequencies, generate_dtmf
 from gateway_fxo.dsp.fsk import BELL202, FskReceiver, fsk_modulate
@@ -71,6 +72,26 @@ def test_sox_busy_and_dial_tones_are_detected(tmp_path: Path) -> None:
         "vol", "0.2")  # fmt: skip
     result = decode_recording(dial, country="DE")
     assert [(t["tone"], t["country"]) for t in result["tones"]] == [("dial", "DE")]
+
+
+def test_sox_alerting_signal_is_detected(tmp_path: Path) -> None:
+    """sox's 2130 + 2750 Hz pair: 100 ms found (at 8 and 44.1 kHz), 40 ms and 300 ms not."""
+    sox = require_tool("sox", "sox")
+    found = []
+    for rate, seconds in ((8000, 0.1), (44100, 0.1), (8000, 0.04), (8000, 0.3)):
+        path = tmp_path / f"dtas-{rate}-{seconds}.wav"
+        run(sox, "-n", "-r", str(rate), "-b", "16", "-c", "1", str(path), "synth", str(seconds),
+            "sine", "2130", "sine", "2750", "vol", "0.1", "pad", "0.2", "0.2")  # fmt: skip
+        samples, file_rate = read_wav(path)
+        line = through_codec(resample(samples, file_rate) if file_rate != 8000 else samples)
+        detector = DtasDetector()
+        found.append([(round(a.start_s, 2), round(a.end_s, 2)) for a in detector.push(line)])
+        found[-1] += [(round(a.start_s, 2), round(a.end_s, 2)) for a in detector.finish()]
+    assert found == [[(0.2, 0.3)], [(0.2, 0.3)], [], []]
+    result = decode_recording(tmp_path / "dtas-44100-0.1.wav", country="UK")
+    assert [(a["signal"], a["start"], a["end"]) for a in result["alerts"]] == [
+        ("dt-as", pytest.approx(0.2, abs=0.006), pytest.approx(0.3, abs=0.006))
+    ]
 
 
 def test_multimon_ng_decodes_our_dtmf(tmp_path: Path) -> None:
