@@ -5,9 +5,11 @@ Inbound: the line rings, caller ID arrives between the first rings, and after
 phone answers (200) it goes off hook and bridges audio; if the caller gives up (no ring for
 ``ring_gone``) it CANCELs. Outbound: the switch INVITEs us with the digits in the Request-URI;
 we go off hook, wait for dial tone, dial DTMF, pass call progress as early media and answer
-(analog lines have no answer signal). Either side's hang-up ends both: loop-current drop, the
-busy/disconnect tone, a silence timeout or the maximum call length on the line side; BYE (or
-CANCEL) on the SIP side.
+(analog lines have no answer signal). Either side's hang-up ends both: loop-current drop,
+polarity reversal, the busy/disconnect tone, dial tone after the far end cleared, a silence
+timeout or the maximum call length on the line side (each configurable per line); BYE (or
+CANCEL) on the SIP side. When the line card loses its device (or the line its voltage), any
+call ends at once and the switch's INVITEs get 503 until it is back.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ from gateway_fxo.line import (
     FRAME_SECONDS,
     CallerIdReceived,
     LineCard,
+    LineCardError,
+    LineCardLost,
+    LineCardRestored,
     LineEvent,
     LineVoltageLost,
     LineVoltageRestored,
@@ -75,6 +80,10 @@ class AgentSettings:
     """Seconds of loop-current drop that mean the far end hung up (100-500 ms per line)."""
     polarity_disconnect: bool = False
     """Whether a polarity reversal during a call means disconnect (provisioned lines only)."""
+    tone_disconnect: bool = True
+    """Whether busy/congestion tone cadence ends an answered call (the norm in DE/FR)."""
+    dial_tone_disconnect: bool = True
+    """Whether dial tone after the far end cleared ends an answered call."""
     silence_timeout: float = 300.0
     max_call: float = 4 * 3600.0
     dial_tone_wait: float = 3.0
@@ -94,6 +103,23 @@ class _Call:
     answered: bool = False
     last_sound: float = 0.0
     started: float = 0.0
+    ending: bool = False
+    """Hang-up under way (BYE, CANCEL or final response sent): supervision stops."""
+
+
+def disconnect_reason(
+    settings: AgentSettings, call: _Call, tone: str | None, now: float
+) -> str | None:
+    """Why the line side has ended ``call`` by now, from the layers this line has on, or None."""
+    if call.answered and tone in ("busy", "congestion") and settings.tone_disconnect:
+        return f"{tone} tone"
+    if call.answered and tone == "dial" and settings.dial_tone_disconnect:
+        return "dial tone"
+    if now - call.last_sound > settings.silence_timeout:
+        return "silence"
+    if now - call.started > settings.max_call:
+        return "maximum call length"
+    return None
 
 
 class Agent:
@@ -122,6 +148,8 @@ class Agent:
         self._local: tuple[str, int] = (settings.bind, 0)
         self.registered = asyncio.Event()
         self._provisional_seen: set[str] = set()
+        self._down: set[str] = set()
+        """Why the line is unusable now: "card" (device lost), "voltage" (no line)."""
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -328,6 +356,9 @@ class Agent:
         elif method == "INVITE" and request.to.tag is None:
             if call is not None and in_call:
                 return  # a retransmission: our answer is on its way
+            if self._down:
+                self._reply(request, 503, "Phone Line Down")
+                return
             if call is not None or self.state is not LineState.IDLE:
                 self._reply(request, 486, "Line Busy")
                 return
@@ -378,7 +409,8 @@ class Agent:
         if offer is not None:
             rtp.remote = _remote_of(offer)
         self._tones = ToneDetector(self.settings.country)
-        await self.line.off_hook()
+        if not await self._off_hook(call):
+            return
         await self._wait_dial_tone()
         if self._call is not call:
             return
@@ -416,7 +448,11 @@ class Agent:
 
     # -- inbound: the line rings ------------------------------------------------------------
     def _on_line_event(self, event: LineEvent) -> None:
-        if isinstance(event, RingStart):
+        if isinstance(event, LineCardLost):
+            self._line_lost("card", f"line card lost: {event.reason}")
+        elif isinstance(event, LineCardRestored):
+            self._line_back("card")
+        elif isinstance(event, RingStart):
             self._ring()
         elif isinstance(event, CallerIdReceived):
             self.caller_id = event
@@ -428,11 +464,44 @@ class Agent:
             if self.settings.polarity_disconnect and self._call is not None and self._call.answered:
                 self._spawn(self._far_end_gone("polarity reversal"))
         elif isinstance(event, LineVoltageLost):
-            self._status(LineState.DOWN)
+            self._line_lost("voltage", "line voltage lost")
         elif isinstance(event, LineVoltageRestored):
+            self._line_back("voltage")
+
+    def _line_lost(self, cause: str, why: str) -> None:
+        """No line: end any call now (the phone must not sit in a dead call), refuse new ones."""
+        log.warning("event=line_down cause=%s why=%r", cause, why)
+        self._down.add(cause)
+        if self._ring_timer is not None:
+            self._ring_timer.cancel()
+            self._ring_timer = None
+        self.rings = 0
+        self._forget_caller()
+        self._status(LineState.DOWN)
+        if self._call is not None:
+            self._spawn(self._far_end_gone(why, refuse=(503, "Phone Line Down")))
+
+    def _line_back(self, cause: str) -> None:
+        self._down.discard(cause)
+        if not self._down and self._call is None and self.state is LineState.DOWN:
+            log.info("event=line_up cause=%s", cause)
             self._status(LineState.IDLE)
 
+    def _resting_state(self) -> LineState:
+        return LineState.DOWN if self._down else LineState.IDLE
+
+    async def _off_hook(self, call: _Call) -> bool:
+        """Off hook for ``call``; False (and the call ended) when the card cannot."""
+        try:
+            await self.line.off_hook()
+        except LineCardError as exc:
+            await self._far_end_gone(f"off hook failed: {exc}", call, refuse=(503, None))
+            return False
+        return self._call is call and not call.ending
+
     def _ring(self) -> None:
+        if self._down:
+            return
         loop = asyncio.get_running_loop()
         if self._ring_timer is not None:
             self._ring_timer.cancel()
@@ -486,6 +555,9 @@ class Agent:
         name = caller.name if caller else None
         rtp = RtpLeg(self.settings.bind, self.line.send_audio)
         self._rtp_port = await rtp.open()
+        if self.state is not LineState.RINGING or self._call is not None:
+            rtp.close()  # the caller gave up or the line went down meanwhile
+            return
         call = _Call(
             direction="in",
             call_id=secrets.token_hex(10) + "@gateway",
@@ -530,32 +602,38 @@ class Agent:
         except TimeoutError:
             await self._end_line_side("the switch did not answer")
             return
-        if self._call is not call:
-            return
         if response.status >= 300:
-            self._ack_non_2xx(invite, response)
-            log.info("event=inbound_refused status=%d", response.status)
-            self._call = None
-            rtp.close()
+            self._ack_non_2xx(invite, response)  # 487 after our CANCEL too
+            if self._call is call:
+                log.info("event=inbound_refused status=%d", response.status)
+                self._call = None
+                rtp.close()
             return
         call.remote_tag = response.to.tag
         call.remote_target = str(response.contacts[0].uri) if response.contacts else None
-        self._ack_2xx(response)
+        self._ack_2xx(response, call)
+        call.answered = True  # on the SIP side: from now on only a BYE ends it
+        if self._call is not call or call.ending:
+            # The phone answered as the line side gave up (our CANCEL crossed its 200).
+            log.info("event=answered_after_hang_up call_id=%s", call.call_id)
+            await self._bye(call)
+            rtp.close()
+            return
         answer = SessionDescription.parse(response.body) if response.body else None
         if answer is not None:
             rtp.remote = _remote_of(answer)
         if self._ring_timer is not None:
             self._ring_timer.cancel()
             self._ring_timer = None
-        await self.line.off_hook()
-        call.answered = True
+        if not await self._off_hook(call):
+            return
         call.last_sound = asyncio.get_running_loop().time()
         self._status(LineState.IN_USE)
         self._tones = ToneDetector(self.settings.country)
         self._spawn(self._supervise(call))
 
-    def _ack_2xx(self, response: Response) -> None:
-        call = self._call
+    def _ack_2xx(self, response: Response, call: _Call | None = None) -> None:
+        call = call or self._call
         if call is None or call.invite is None:
             return
         host, port = self.settings.switch
@@ -596,33 +674,35 @@ class Agent:
             call.last_sound = asyncio.get_running_loop().time()
 
     async def _supervise(self, call: _Call) -> None:
-        """Disconnect supervision on the line side: busy/disconnect tone, silence, length."""
+        """Disconnect supervision on the line side: tones, silence, length (``disconnect_reason``);
+        loop-current drop and polarity reversal arrive as line events."""
         loop = asyncio.get_running_loop()
-        while self._call is call:
+        while self._call is call and not call.ending:
             await asyncio.sleep(0.1)
-            now = loop.time()
-            tone = self._tones.current
-            if call.answered and tone in ("busy", "congestion", "dial"):
-                await self._far_end_gone(f"{tone} tone")
-                return
-            if now - call.last_sound > self.settings.silence_timeout:
-                await self._far_end_gone("silence")
-                return
-            if now - call.started > self.settings.max_call:
-                await self._far_end_gone("maximum call length")
+            why = disconnect_reason(self.settings, call, self._tones.current, loop.time())
+            if why is not None:
+                await self._far_end_gone(why, call)
                 return
 
-    async def _far_end_gone(self, why: str) -> None:
-        """The line side ended the call: BYE to the switch, on hook."""
-        call = self._call
-        if call is None:
+    async def _far_end_gone(
+        self, why: str, call: _Call | None = None, *, refuse: tuple[int, str | None] = (480, None)
+    ) -> None:
+        """The line side ended the call: BYE if answered; else CANCEL our INVITE, or answer the
+        switch's INVITE with ``refuse``; then on hook."""
+        call = call or self._call
+        if call is None or call is not self._call or call.ending:
             return
+        call.ending = True
         log.info("event=far_end_hung_up why=%r call_id=%s", why, call.call_id)
         if call.answered:
             await self._bye(call)
         elif call.invite is not None and call.direction == "in":
             await self._cancel(call)
-        await self._end_line_side(why)
+        elif call.invite is not None:
+            status, reason = refuse
+            self._reply(call.invite, status, reason, tag=call.local_tag)
+        if self._call is call:
+            await self._end_line_side(why)
 
     async def _bye(self, call: _Call) -> None:
         assert call.invite is not None
@@ -659,13 +739,16 @@ class Agent:
         if call is not None and call.rtp is not None:
             call.rtp.close()
         if self.line.is_off_hook:
-            await self.line.on_hook()
+            try:
+                await self.line.on_hook()
+            except LineCardError as exc:
+                log.warning("event=on_hook_failed error=%r", str(exc))
         if self._ring_timer is not None:
             self._ring_timer.cancel()
             self._ring_timer = None
         log.info("event=line_idle why=%r", why)
         self._forget_caller()
-        self._status(LineState.IDLE)
+        self._status(self._resting_state())
 
     # -- SDP ------------------------------------------------------------------------------------
     def _sdp(self, rtp: RtpLeg, port: int) -> bytes:

@@ -76,6 +76,15 @@ async def run(options: argparse.Namespace) -> None:
             log.warning("event=bad_line_setting key=%s value=%r", key, text)
             return default
 
+    def flag(key: str, default: bool) -> bool:
+        """A per-line yes/no setting, or the default when unset or neither."""
+        text = get_setting(db, key)
+        if text in ("yes", "no"):
+            return text == "yes"
+        if text is not None:
+            log.warning("event=bad_line_setting key=%s value=%r", key, text)
+        return default
+
     agent = Agent(
         line,
         AgentSettings(
@@ -84,7 +93,9 @@ async def run(options: argparse.Namespace) -> None:
             answer_after_rings=int(number("line_answer_after_rings", 2)),
             ring_gone=number("line_ring_gone_seconds", 7.0),
             loop_drop_threshold=number("line_loop_drop_seconds", 0.3),
-            polarity_disconnect=get_setting(db, "line_polarity_disconnect") == "yes",
+            polarity_disconnect=flag("line_polarity_disconnect", False),
+            tone_disconnect=flag("line_tone_disconnect", True),
+            dial_tone_disconnect=flag("line_dial_tone_disconnect", True),
             silence_timeout=number("line_silence_timeout_seconds", 300.0),
             max_call=number("line_max_call_seconds", 4 * 3600.0),
         ),

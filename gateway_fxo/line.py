@@ -61,6 +61,19 @@ class LineVoltageRestored:
     """The line is back."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LineCardLost:
+    """The device behind the card is gone (USB modem unplugged, read error): no line, and any
+    call on it is over, until LineCardRestored."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class LineCardRestored:
+    """The device is back, initialized and on hook."""
+
+
 LineEvent = (
     RingStart
     | RingStop
@@ -69,10 +82,16 @@ LineEvent = (
     | PolarityReversal
     | LineVoltageLost
     | LineVoltageRestored
+    | LineCardLost
+    | LineCardRestored
 )
 
 EventHandler = Callable[[LineEvent], None]
 AudioHandler = Callable[[bytes], None]
+
+
+class LineCardError(Exception):
+    """The device behind the card is gone or refused a command the card cannot do without."""
 
 
 class LineCard(Protocol):
@@ -91,7 +110,9 @@ class LineCard(Protocol):
         """Go on hook and release the device."""
         ...
 
-    async def off_hook(self) -> None: ...
+    async def off_hook(self) -> None:
+        """LineCardError when the device is gone."""
+        ...
 
     async def on_hook(self) -> None: ...
 

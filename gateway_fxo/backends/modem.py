@@ -17,9 +17,10 @@ Caller ID comes from the modem's formatted report (DATE/TIME/NMBR/NAME, MESG dec
 the gateway then decodes FSK from the audio it receives off hook.
 
 When the USB device disappears (a read or write fails, or the port reports end of file), the
-card logs it, retries opening the same path with a bounded backoff, re-runs init, and then
-reports LineVoltageRestored so the agent knows the line is usable again. A call in progress at
-that moment is lost: the card comes back on hook.
+card logs it, reports LineCardLost (the agent ends any call and takes no new ones), retries
+opening the same path with a bounded backoff, re-runs init, and then reports LineCardRestored
+so the agent knows the line is usable again. A call in progress at that moment is lost: the
+card comes back on hook.
 """
 
 from __future__ import annotations
@@ -61,8 +62,10 @@ from gateway_fxo.line import (
     FRAME_SECONDS,
     AudioHandler,
     EventHandler,
+    LineCardError,
+    LineCardLost,
+    LineCardRestored,
     LineEvent,
-    LineVoltageRestored,
 )
 
 logger = logging.getLogger(__name__)
@@ -70,7 +73,7 @@ logger = logging.getLogger(__name__)
 SignalHandler = Callable[[ModemSignal], None]
 
 
-class ModemError(Exception):
+class ModemError(LineCardError):
     """The modem is absent, silent, or refused something we cannot do without."""
 
 
@@ -550,6 +553,8 @@ class ModemLineCard:
         reconnecting = self._reconnect_task is not None and not self._reconnect_task.done()
         if self._running and not self._closing and not reconnecting:
             self._reconnect_task = self._require_loop().create_task(self._reconnect())
+            # Once per loss (not again for a re-init that fails), after the card went on hook.
+            self.on_event(LineCardLost(reason=reason))
 
     async def _reconnect(self) -> None:
         s = self._settings
@@ -571,5 +576,5 @@ class ModemLineCard:
                 delay = min(delay * 2, s.retry_max_s)
                 continue
             logger.warning("event=modem_back device=%s attempts=%d", s.device, attempt)
-            self.on_event(LineVoltageRestored())
+            self.on_event(LineCardRestored())
             return

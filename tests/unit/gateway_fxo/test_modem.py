@@ -20,8 +20,9 @@ from gateway_fxo.backends.modem_protocol import ModemSignal
 from gateway_fxo.line import (
     FRAME_BYTES,
     CallerIdReceived,
+    LineCardLost,
+    LineCardRestored,
     LineEvent,
-    LineVoltageRestored,
     LoopCurrentDrop,
     PolarityReversal,
     RingStart,
@@ -264,19 +265,32 @@ def test_unplug_retry_replug_reinit(tmp_path: Path, caplog: pytest.LogCaptureFix
     caplog.set_level(logging.INFO, "gateway_fxo.backends.modem")
 
     async def scenario(modem: FakeModem, card: ModemLineCard, rec: Recorder) -> None:
+        at_loss: list[tuple[bool, bool]] = []
+        record = card.on_event
+
+        def on_event(event: LineEvent) -> None:
+            if isinstance(event, LineCardLost):
+                at_loss.append((card.connected, card.is_off_hook))
+            record(event)
+
+        card.on_event = on_event
         await card.off_hook()
         await rec.until(lambda: len(rec.frames) >= 2)
         await asyncio.to_thread(modem.unplug)
-        await rec.until(lambda: not card.connected)
+        await rec.until(lambda: any(isinstance(e, LineCardLost) for e in rec.events))
+        [lost] = [e for e in rec.events if isinstance(e, LineCardLost)]
+        assert lost.reason  # what the OS said, for the agent's log
         assert "event=modem_lost" in caplog.text
-        assert not card.is_off_hook
+        assert at_loss == [(False, False)]  # let go of the port and on hook when reported
         with pytest.raises(ModemError):
             await card.off_hook()
         await rec.until(lambda: caplog.text.count("event=modem_retry") >= 2)
         await rec.until(lambda: caplog.text.count("event=modem_retry") >= 2)
         before = len(modem.commands)
         await asyncio.to_thread(modem.replug)
-        await rec.until(lambda: LineVoltageRestored() in rec.events)
+        await rec.until(lambda: LineCardRestored() in rec.events)
+        # One loss, one recovery, however many retries failed in between.
+        assert [type(e) for e in rec.events] == [LineCardLost, LineCardRestored]
         assert modem.commands[before:] == INIT  # a fresh modem: the whole init again
         assert modem.commands.count("AT+VCID=1") == 2
         assert card.connected and not card.is_off_hook
