@@ -20,6 +20,7 @@ from pbx.store.database import open_database
 from pbx.store.extensions import get_extension, stored_secrets
 from pbx.store.records import Binding, SourceBan
 from pbx.store.registrations import save_bindings
+from pbx.store.settings import get_setting
 from webadmin import create_app
 
 ADMIN_PASSWORD = "correct horse battery"
@@ -224,19 +225,147 @@ def test_dashboard_phones_calls_security_pages(app: Flask, admin: FlaskClient) -
     assert "Nobody is banned" in admin.get("/security/").get_data(True)
 
 
+SUPERVISION_FORM = {
+    "answer_after_rings": "2", "ring_gone_seconds": "7", "loop_drop_ms": "300",
+    "tone_disconnect": "on", "dial_tone_disconnect": "on", "silence_timeout_seconds": "300",
+    "max_call_minutes": "240",
+}  # fmt: skip
+LINE_FORM = {
+    "line_backend": "sim", "line_device": "", "line_country": "DE", "outside_prefix": "0",
+    "inbound_target": "201", "outbound_patterns": "NXXXXXX", "blocked_prefixes": "00",
+    **SUPERVISION_FORM,
+}  # fmt: skip
+
+
 def test_line_settings_are_validated(app: Flask, admin: FlaskClient) -> None:
     _fill(app)
-    good = post(admin, "/line/", line_backend="sim", line_device="", line_country="DE",
-                outside_prefix="0", inbound_target="201", outbound_patterns="NXXXXXX",
-                blocked_prefixes="00")  # fmt: skip
+    good = post(admin, "/line/", **LINE_FORM)
     assert good.status_code == 302
-    bad = post(admin, "/line/", line_backend="fax", line_device="", line_country="XX",
-               outside_prefix="99x", inbound_target="299", outbound_patterns="hello world",
-               blocked_prefixes="")  # fmt: skip
+    bad = post(admin, "/line/", **{**LINE_FORM, "line_backend": "fax", "line_country": "XX",
+               "outside_prefix": "99x", "inbound_target": "299",
+               "outbound_patterns": "hello world", "blocked_prefixes": ""})  # fmt: skip
     text = bad.get_data(True)
     assert bad.status_code == 400
     for message in ("backend:", "country:", "prefix", "no extension 299", "not a dial pattern"):
         assert message in text
+
+
+def supervision_fields(page: str) -> dict[str, str | bool]:
+    """The Call supervision section as the page shows it: numbers by name, checkboxes ticked."""
+    section = page.split('<fieldset id="supervision">', 1)[1].split("</fieldset>", 1)[0]
+    shown: dict[str, str | bool] = {}
+    for tag in re.findall(r"<input [^>]*>", section):
+        name = re.search(r'name="([^"]+)"', tag).group(1)  # type: ignore[union-attr]
+        if 'type="checkbox"' in tag:
+            shown[name] = " checked" in tag
+        else:
+            shown[name] = re.search(r'value="([^"]*)"', tag).group(1)  # type: ignore[union-attr]
+    return shown
+
+
+LINE_KEYS = (
+    "line_answer_after_rings", "line_ring_gone_seconds", "line_loop_drop_seconds",
+    "line_polarity_disconnect", "line_tone_disconnect", "line_dial_tone_disconnect",
+    "line_silence_timeout_seconds", "line_max_call_seconds",
+)  # fmt: skip
+
+
+def test_call_supervision_defaults_are_the_gateways(app: Flask, admin: FlaskClient) -> None:
+    from gateway_fxo.agent import AgentSettings
+
+    page = admin.get("/line/").get_data(True)
+    assert "Call supervision" in page
+    defaults = AgentSettings(account="line1", password="x", switch=("127.0.0.1", 5060))
+    assert supervision_fields(page) == {
+        "answer_after_rings": str(defaults.answer_after_rings),
+        "ring_gone_seconds": f"{defaults.ring_gone:g}",
+        "loop_drop_ms": str(round(defaults.loop_drop_threshold * 1000)),
+        "polarity_disconnect": defaults.polarity_disconnect,
+        "tone_disconnect": defaults.tone_disconnect,
+        "dial_tone_disconnect": defaults.dial_tone_disconnect,
+        "silence_timeout_seconds": f"{defaults.silence_timeout:g}",
+        "max_call_minutes": f"{defaults.max_call / 60:g}",
+    }
+
+
+def test_call_supervision_is_saved_in_the_gateways_units_and_shown_back(
+    app: Flask, admin: FlaskClient
+) -> None:
+    _fill(app)
+    form = {**LINE_FORM, "answer_after_rings": "4", "ring_gone_seconds": "10",
+            "loop_drop_ms": "150", "polarity_disconnect": "on", "silence_timeout_seconds": "45",
+            "max_call_minutes": "90"}  # fmt: skip
+    del form["tone_disconnect"]  # an unticked checkbox is not sent at all
+    assert post(admin, "/line/", **form).status_code == 302
+    db = db_of(app)
+    assert {key: get_setting(db, key) for key in LINE_KEYS} == {
+        "line_answer_after_rings": "4",
+        "line_ring_gone_seconds": "10",
+        "line_loop_drop_seconds": "0.15",
+        "line_polarity_disconnect": "yes",
+        "line_tone_disconnect": "no",
+        "line_dial_tone_disconnect": "yes",
+        "line_silence_timeout_seconds": "45",
+        "line_max_call_seconds": "5400",
+    }
+    assert supervision_fields(admin.get("/line/").get_data(True)) == {
+        "answer_after_rings": "4", "ring_gone_seconds": "10", "loop_drop_ms": "150",
+        "polarity_disconnect": True, "tone_disconnect": False, "dial_tone_disconnect": True,
+        "silence_timeout_seconds": "45", "max_call_minutes": "90",
+    }  # fmt: skip
+    # Saving the page as shown changes nothing: the units survive the round trip.
+    page = admin.get("/line/").get_data(True)
+    again = {k: ("on" if v is True else v) for k, v in supervision_fields(page).items() if v}
+    routes = {k: v for k, v in LINE_FORM.items() if k not in SUPERVISION_FORM}
+    assert post(admin, "/line/", **routes, **again).status_code == 302
+    assert get_setting(db_of(app), "line_loop_drop_seconds") == "0.15"
+    assert get_setting(db_of(app), "line_max_call_seconds") == "5400"
+    assert get_setting(db_of(app), "line_tone_disconnect") == "no"
+
+
+SILENCE = "silence timeout: a whole number of seconds from 10 to 3600"
+MAX_CALL = "maximum call length: a whole number of minutes from 1 to 1440"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("answer_after_rings", "0", "answer after: a whole number of rings from 1 to 10"),
+        ("answer_after_rings", "11", "answer after: a whole number of rings from 1 to 10"),
+        ("answer_after_rings", "", "answer after: a whole number of rings from 1 to 10"),
+        ("ring_gone_seconds", "3", "caller gave up after: a whole number of seconds from 4 to 15"),
+        ("ring_gone_seconds", "16", "caller gave up after: a whole number of seconds from 4 to 15"),
+        ("loop_drop_ms", "99", "loop-current drop: a whole number of ms from 100 to 500"),
+        ("loop_drop_ms", "0.3", "loop-current drop: a whole number of ms from 100 to 500"),
+        ("loop_drop_ms", "501", "loop-current drop: a whole number of ms from 100 to 500"),
+        ("silence_timeout_seconds", "9", SILENCE),
+        ("silence_timeout_seconds", "1e9", SILENCE),
+        ("max_call_minutes", "1441", MAX_CALL),
+        ("max_call_minutes", "-5", MAX_CALL),
+        ("max_call_minutes", "\u0663", MAX_CALL),
+        ("max_call_minutes", "nan", MAX_CALL),
+    ],
+)
+def test_bad_call_supervision_is_a_message_and_saves_nothing(
+    app: Flask, admin: FlaskClient, field: str, value: str, message: str
+) -> None:
+    _fill(app)
+    response = post(admin, "/line/", **{**LINE_FORM, field: value})
+    assert response.status_code == 400
+    text = response.get_data(True)
+    assert message in text
+    assert text.count('class="flash error"') == 1  # only the bad field is named
+    assert 'id="supervision"' in text  # the form again, with what was typed
+    db = db_of(app)
+    assert all(get_setting(db, key) is None for key in (*LINE_KEYS, "line_country"))
+
+
+def test_call_supervision_without_the_csrf_token_changes_nothing(
+    app: Flask, admin: FlaskClient
+) -> None:
+    response = admin.post("/line/", data={**SUPERVISION_FORM, "answer_after_rings": "5"})
+    assert response.status_code == 400 and "CSRF" in response.get_data(True)
+    assert get_setting(db_of(app), "line_answer_after_rings") is None
 
 
 def test_backup_downloads_a_consistent_copy_and_restores_it(
