@@ -5,9 +5,9 @@ A request is one JSON object on one line, `{"op": "place_inbound_call", "number"
 "..."}`. The server listens on the loopback interface only and has no authentication: it exists
 for tests and the demo, on a box whose line is simulated anyway.
 
-Ops: place_inbound_call (number, name, standard, caller_id_format, rings, absence_reason,
-datetime), far_end_answer, far_end_hangup (signal: a name or a list), far_end_busy (congestion),
-dialled_digits, state, line_voltage_lost, line_voltage_restored.
+Ops: place_inbound_call (number, name, standard: bell202 / v23 / v23-dtas / dtmf, caller_id_format,
+rings, absence_reason, datetime), far_end_answer, far_end_hangup (signal: a name or a list),
+far_end_busy (congestion), dialled_digits, state, line_voltage_lost, line_voltage_restored.
 """
 
 from __future__ import annotations

@@ -1,18 +1,20 @@
 """The `sim` backend: a simulated central office behind the LineCard interface.
 
 It produces what a real analog line produces, as events and 20 ms audio frames: ring cadences per
-country, caller ID as real FSK (after the first ring) or DTMF CLIP (before it), dial tone,
-ringback, busy and congestion tones, a far party (a tone or a WAV file) that answers and hangs up
-(loop-current drop, busy tone, polarity reversal), the hybrid's echo of what the gateway sends,
-line noise and slow level variation. It hears the digits the gateway dials by running the DTMF
-receiver on the audio the gateway sends, never through a side channel.
+country, caller ID as real FSK (after the first ring), DTMF CLIP (before it) or, as on BT lines, a
+polarity reversal, the DT-AS and FSK before the first ring (the polarity is restored when the call
+ends), dial tone, ringback, busy and congestion tones, a far party (a tone or a WAV file) that
+answers and hangs up (loop-current drop, busy tone, polarity reversal), the hybrid's echo of what
+the gateway sends, line noise and slow level variation. It hears the digits the gateway dials by
+running the DTMF receiver on the audio the gateway sends, never through a side channel.
 
 Time is the number of frames stepped: `step()` runs one 20 ms frame, and a tick source calls it
 (`AsyncioTicker` on the event loop for real runs, `ManualTicker` for tests, which step the line
 themselves and never sleep). Audio goes to `on_audio` every frame while off hook; on hook only
-during a caller ID burst, because an FXO card's caller ID path listens while on hook, so the
-gateway runs its own decoder on those frames. `decode_caller_id=True` also reports the caller as
-a CallerIdReceived event, as a modem that decodes caller ID itself would.
+during a caller ID burst (from the DT-AS to the end of the FSK where there is one), because an FXO
+card's caller ID path listens while on hook, so the gateway runs its own decoder on those frames.
+`decode_caller_id=True` also reports the caller as a CallerIdReceived event, as a modem that decodes
+caller ID itself would.
 """
 
 from __future__ import annotations
@@ -174,6 +176,7 @@ class SimulatedLine:
         self._drop_seconds = 0.0
         self._busy_after_drop = False
         self._flashes = 0
+        self._reversed = False  # by a DT-AS caller ID; restored when the call ends
 
     # --- LineCard -----------------------------------------------------------------------------
 
@@ -260,8 +263,9 @@ class SimulatedLine:
     ) -> None:
         """Ring the line. Caller ID is sent when there is a number, a name or an absence reason
         ('O' out of area, 'P' private): `standard` 'bell202' / 'v23' (FSK between ring 1 and
-        ring 2) or 'dtmf' (CLIP before ring 1), default per country; `datetime` MMDDHHMM
-        defaults to the wall clock. The caller gives up after `rings` rings."""
+        ring 2), 'v23-dtas' (polarity reversal, DT-AS and V.23 before ring 1, BT SIN 227) or
+        'dtmf' (CLIP before ring 1), default per country; `datetime` MMDDHHMM defaults to the
+        wall clock. The caller gives up after `rings` rings."""
         if not self._voltage:
             raise SimulatedLineError("no line voltage")
         if self._off_hook:
@@ -321,7 +325,8 @@ class SimulatedLine:
             raise SimulatedLineError(f"no answered call to hang up (the line is {self._phase})")
         self._phase = Phase.CLEARED
         self._source = None
-        if POLARITY in signals:
+        if POLARITY in signals or self._reversed:
+            self._reversed = False  # a reversed line is restored: one reversal either way
             self.on_event(PolarityReversal())
         if LOOP_DROP in signals:
             self._silent_until = self._frame + frames(loop_drop_seconds)
@@ -344,6 +349,7 @@ class SimulatedLine:
         self._voltage = False
         events = self._ringing.stop() if self._ringing is not None else []
         self._clear_call(keep=("flash_end",))
+        self._reversed = False
         self._phase = Phase.DEAD if self._off_hook else Phase.IDLE
         for event in [*events, LineVoltageLost()]:
             self.on_event(event)
@@ -407,7 +413,11 @@ class SimulatedLine:
             self._clear_call(keep=tuple(self._timers))
             self._phase = Phase.IDLE
         for event in tick.events:
+            if isinstance(event, PolarityReversal):
+                self._reversed = True
             self.on_event(event)
+        if tick.gave_up:
+            self._restore_polarity()
         if tick.audio is not None:
             signal = tick.audio * self._wander.gains() + self._noise.frame()
             self.on_audio(to_pcm16(signal).tobytes())
@@ -420,6 +430,13 @@ class SimulatedLine:
         self._phase = Phase.IDLE
         for event in events:
             self.on_event(event)
+        self._restore_polarity()
+
+    def _restore_polarity(self) -> None:
+        """The call that reversed the line for its caller ID is over: normal polarity again."""
+        if self._reversed:
+            self._reversed = False
+            self.on_event(PolarityReversal())
 
     def _answer_inbound(self) -> None:
         events = self._ringing.stop() if self._ringing is not None else []  # ring trip
@@ -556,6 +573,7 @@ class SimulatedLine:
         self._clear_call()
         self._phase = Phase.IDLE
         self._sent.clear()
+        self._restore_polarity()
 
     def _begin_audio(self) -> None:
         self._sent.clear()

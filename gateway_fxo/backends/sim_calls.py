@@ -6,6 +6,7 @@ and the digit receiver that listens to the gateway dial. Time is counted in fram
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -13,11 +14,23 @@ from enum import StrEnum
 from gateway_fxo.backends.sim_signals import BurstPlayer, CallerIdBurst
 from gateway_fxo.dsp.dtmf_detect import DtmfDetector
 from gateway_fxo.dsp.levels import SAMPLE_RATE, Samples
-from gateway_fxo.line import FRAME_SECONDS, CallerIdReceived, LineEvent, RingStart, RingStop
+from gateway_fxo.line import (
+    FRAME_SAMPLES,
+    FRAME_SECONDS,
+    CallerIdReceived,
+    LineEvent,
+    PolarityReversal,
+    RingStart,
+    RingStop,
+)
 
 CID_AFTER_RING_S = 0.5  # GR-30-CORE / EN 300 659-1: the FSK starts >= 500 ms after ring 1 ends
 CID_BEFORE_NEXT_RING_S = 0.2  # ... and ends >= 200 ms before ring 2
 CLIP_TO_RING_S = 0.3  # DTMF CLIP: from its last key to the first ring
+# BT SIN 227 / EN 300 659-1 6.1 (prior to ringing): polarity reversal, >= 100 ms, DT-AS, the FSK,
+# then >= 200 ms before the first ring.
+REVERSAL_TO_DTAS_S = 0.2
+FSK_TO_RING_S = 0.3
 
 
 LOOP_DROP = "loop_drop"
@@ -93,8 +106,8 @@ class RingTick:
 
 class RingingCall:
     """An inbound call while it alerts: ring bursts on the country's cadence, caller ID before
-    ring 1 (DTMF CLIP) or between ring 1 and ring 2 (FSK); the caller gives up when ring
-    `rings + 1` would start."""
+    ring 1 (DTMF CLIP; or a polarity reversal, DT-AS and FSK) or between ring 1 and ring 2
+    (FSK); the caller gives up when ring `rings + 1` would start."""
 
     def __init__(
         self, *, cadence: Sequence[float], rings: int, burst: CallerIdBurst | None
@@ -115,7 +128,11 @@ class RingingCall:
         self._next_change = 0
         self._cid_at: int | None = None
         self._player: BurstPlayer | None = None
-        if burst is not None and burst.before_ring:
+        if burst is not None and burst.polarity_reversal:
+            self._cid_at = frames(REVERSAL_TO_DTAS_S)
+            burst_frames = math.ceil(burst.samples.size / FRAME_SAMPLES)
+            self._next_change = self._cid_at + burst_frames + frames(FSK_TO_RING_S)
+        elif burst is not None and burst.before_ring:
             self._player = BurstPlayer(burst.samples)
             self._next_change = frames(burst.samples.size / SAMPLE_RATE + CLIP_TO_RING_S)
         self.ring_on = False
@@ -123,6 +140,8 @@ class RingingCall:
 
     def tick(self) -> RingTick:
         result = RingTick()
+        if self._frame == 0 and self._burst is not None and self._burst.polarity_reversal:
+            result.events.append(PolarityReversal())
         if self._frame == self._next_change and self._cadence_step(result):
             return result
         if self._frame == self._cid_at and self._burst is not None:

@@ -1,5 +1,6 @@
-"""What the simulated central office puts on the line: call-progress tones, the far party, caller
-ID bursts, line noise, slow level variation and the hybrid's echo of what the gateway sends.
+"""What the simulated central office puts on the line: call-progress tones, the far party, caller ID
+bursts (with the DT-AS that announces them on UK lines), line noise, slow level variation and the
+hybrid's echo of what the gateway sends.
 
 Every source is a state object asked for one 20 ms frame at a time, so phase and cadence run on
 across frames. Randomness comes from the numpy Generator the line passes in (seeded), never from
@@ -23,6 +24,7 @@ from gateway_fxo.dsp.callerid import (
     encode_mdmf,
     encode_sdmf,
 )
+from gateway_fxo.dsp.dtas import generate_dtas
 from gateway_fxo.dsp.fsk import BELL202, V23
 from gateway_fxo.dsp.levels import SAMPLE_RATE, Samples, dbm0_to_peak, dbm0_to_power
 from gateway_fxo.dsp.resample import resample
@@ -48,13 +50,20 @@ RING_CADENCES: dict[str, tuple[float, ...]] = {
 }
 COUNTRIES = tuple(RING_CADENCES)
 
-# Caller ID as each country's exchanges send it by default (all after the first ring here).
-DEFAULT_CALLER_ID_STANDARD = {"US": "bell202", "UK": "v23", "FR": "v23", "DE": "v23"}
-STANDARDS = ("bell202", "v23", "dtmf")
+# Caller ID as each country's exchanges send it by default: FSK after the first ring, except on
+# UK lines (BT SIN 227), where a polarity reversal and a DT-AS announce V.23 before ringing.
+DEFAULT_CALLER_ID_STANDARD = {"US": "bell202", "UK": "v23-dtas", "FR": "v23", "DE": "v23"}
+V23_DTAS = "v23-dtas"
+STANDARDS = ("bell202", "v23", V23_DTAS, "dtmf")
 FORMATS = ("mdmf", "sdmf")
 
 FSK_LEVEL_DBM0 = -13.0
 DTMF_CLIP_LEVEL_DBM0 = -10.0
+DTAS_LEVEL_DBM0 = -16.0  # per tone: the pair at -13 dBm0, as loud as the FSK after it
+# SIN 227 / EN 300 659-1 6.1: the FSK starts 45-500 ms after the DT-AS ends (the terminal's
+# current wetting pulse falls in this gap: a real FXO card applies it, the simulation notes it).
+DTAS_TO_FSK_S = 0.1
+DTAS_MARK_BITS = 80  # SIN 227: 55-90 mark bits after the DT-AS (180 after a ring)
 
 # The hybrid's impulse response after its flat delay: the main reflection at lag 0, then a short
 # decaying tail (a transformer's low-frequency roll-off and the line's mismatch). Scaled to unit
@@ -231,7 +240,8 @@ class CallerIdBurst:
 
     samples: Samples
     event: CallerIdReceived
-    before_ring: bool  # DTMF CLIP comes before the first ring; FSK after it
+    before_ring: bool  # DTMF CLIP and DT-AS + FSK come before the first ring; FSK alone after it
+    polarity_reversal: bool = False  # announced by a line reversal (the DT-AS opens `samples`)
 
 
 def caller_id_burst(
@@ -273,10 +283,19 @@ def caller_id_burst(
     event = CallerIdReceived(
         number=number,
         name=name,
-        standard=standard,
+        standard=modem.name,
         datetime=datetime,
         absence_reason=absence_reason,
     )
+    if standard == V23_DTAS:
+        fsk = callerid_fsk_audio(message, V23, level_dbm0=FSK_LEVEL_DBM0, mark_bits=DTAS_MARK_BITS)
+        gap = np.zeros(round(DTAS_TO_FSK_S * SAMPLE_RATE))
+        return CallerIdBurst(
+            samples=np.concatenate((generate_dtas(level_dbm0=DTAS_LEVEL_DBM0), gap, fsk)),
+            event=event,
+            before_ring=True,
+            polarity_reversal=True,
+        )
     return CallerIdBurst(
         samples=callerid_fsk_audio(message, modem, level_dbm0=FSK_LEVEL_DBM0),
         event=event,

@@ -289,13 +289,19 @@ def decode_dtmf_clip(keys: str, *, start: int = 0) -> CallerId:
 
 
 def callerid_fsk_audio(
-    message: bytes, modem: FskModem = BELL202, *, level_dbm0: float = -13.0, seizure: bool = True
+    message: bytes,
+    modem: FskModem = BELL202,
+    *,
+    level_dbm0: float = -13.0,
+    seizure: bool = True,
+    mark_bits: int = MARK_BITS,
 ) -> Samples:
-    """A framed message as it goes down the line: seizure, mark, bytes, a few marks after."""
+    """A framed message as it goes down the line: seizure, mark, bytes, a few marks after.
+    `mark_bits`: 180 with ringing; after a DT-AS, SIN 227 sends 55-90 (80 here)."""
     parts: list[bytes | int] = []
     if seizure:
         parts.append(b"\x55" * (SEIZURE_BITS // 10))
-    parts += [MARK_BITS, message, 4]
+    parts += [mark_bits, message, 4]
     return fsk_modulate(modem, parts, level_dbm0=level_dbm0)
 
 
