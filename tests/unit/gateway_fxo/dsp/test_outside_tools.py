@@ -137,7 +137,7 @@ def test_minimodem_decodes_our_fsk_and_caller_id(tmp_path: Path) -> None:
 )
 def test_espeak_speech_dials_nothing(tmp_path: Path, text: str) -> None:
     espeak = require_tool("espeak-ng", "espeak-ng")
-    results = []
+    results: list[object] = []
     for voice in ("en", "en-us+f3"):
         path = tmp_path / f"{voice}.wav"
         run(espeak, "-v", voice, "-w", str(path), text)
@@ -145,4 +145,6 @@ def test_espeak_speech_dials_nothing(tmp_path: Path, text: str) -> None:
         speech = through_codec(resample(samples, rate))
         detector = DtmfDetector()
         results += detector.push(speech) + detector.finish()
+        alerting = DtasDetector()  # nor does it sound like a DT-AS
+        results += alerting.push(speech) + alerting.finish()
     assert results == []
