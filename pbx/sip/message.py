@@ -563,7 +563,9 @@ def make_response_from_fields(
     seen: set[str] = set()
     for name, value in fields:
         key = header_key(name)
-        if key in ("via", "from", "to", "call-id", "cseq"):
+        # Every Via (the response follows them back); the first of the single headers only,
+        # so a request that repeated one still gets a response a strict parser accepts.
+        if key == "via" or (key in ("from", "to", "call-id", "cseq") and key not in seen):
             copied.append((canonical_name(name), value))
             seen.add(key)
     if seen != {"via", "from", "to", "call-id", "cseq"}:
