@@ -62,6 +62,18 @@ def _remote(sdp: SessionDescription, media: MediaDescription) -> tuple[str, int]
     return (connection.address, media.port)
 
 
+def _leg(
+    sdp: SessionDescription, media: MediaDescription, codec: Codec, dtmf_from: tuple[Codec, ...]
+) -> LegMedia:
+    """A relay leg sending ``codec`` to where ``media`` of ``sdp`` says, DTMF as ``dtmf_from``."""
+    return LegMedia(
+        remote=_remote(sdp, media),
+        audio_pt=codec.payload_type,
+        encoding=codec.encoding_name.upper(),
+        dtmf_pt=_dtmf(dtmf_from),
+    )
+
+
 def _dtmf(codecs: tuple[Codec, ...]) -> int | None:
     for codec in codecs:
         if codec.is_telephone_event and codec.clock_rate == 8000:
@@ -134,19 +146,8 @@ def answer_to_caller(
         session_version=version,
         username="switchboard",
     )
-    answered_audio = audio_of(answer)
-    leg_a = LegMedia(
-        remote=_remote(offer, caller_media),
-        audio_pt=caller_codec.payload_type,
-        encoding=caller_codec.encoding_name.upper(),
-        dtmf_pt=_dtmf(answered_audio.codecs),
-    )
-    leg_b = LegMedia(
-        remote=_remote(callee_answer, callee_media),
-        audio_pt=chosen.payload_type,
-        encoding=chosen.encoding_name.upper(),
-        dtmf_pt=callee_dtmf,
-    )
+    leg_a = _leg(offer, caller_media, caller_codec, audio_of(answer).codecs)
+    leg_b = _leg(callee_answer, callee_media, chosen, callee_media.codecs)
     return answer, leg_a, leg_b
 
 
@@ -190,12 +191,7 @@ def offer_to_late_caller(
         telephone_event=TELEPHONE_EVENT,
         username="switchboard",
     )
-    leg_b = LegMedia(
-        remote=_remote(callee_answer, callee_media),
-        audio_pt=chosen.payload_type,
-        encoding=chosen.encoding_name.upper(),
-        dtmf_pt=_dtmf(callee_media.codecs),
-    )
+    leg_b = _leg(callee_answer, callee_media, chosen, callee_media.codecs)
     leg_a = LegMedia(
         remote=None,
         audio_pt=law.payload_type,
@@ -214,12 +210,7 @@ def late_caller_leg(offer: SessionDescription, answer: SessionDescription) -> Le
     if not agreed:
         raise NoCommonMedia()
     codec = next(o for o in offered if agreed[0].same_format(o))
-    return LegMedia(
-        remote=_remote(answer, media),
-        audio_pt=codec.payload_type,
-        encoding=codec.encoding_name.upper(),
-        dtmf_pt=_dtmf(media.codecs),
-    )
+    return _leg(answer, media, codec, media.codecs)
 
 
 def parse_body(content_type: str | None, body: bytes) -> SessionDescription | None:

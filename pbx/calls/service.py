@@ -567,7 +567,7 @@ class CallService:
             early = None
         if early is not None and not call.early_media_sent and call.offer_a is not None:
             # (A late offer's caller gets a plain 180: an offer may not ride an unreliable 1xx.)
-            answer = self._answer_for_a(call, early)
+            answer = self._sdp_for_a(call, early)
         if answer is None and call.ringing_sent:
             return
         status = 183 if answer is not None else 180
@@ -602,42 +602,25 @@ class CallService:
         branch.dialog = dialog
         self._send_request(prack, branch.destination, branch.binding.transport)
 
-    def _answer_for_a(self, call: Call, answer_b: SessionDescription) -> bytes | None:
-        assert call.offer_a is not None and call.relay is not None
+    def _sdp_for_a(self, call: Call, answer_b: SessionDescription) -> bytes | None:
+        """What the caller gets with the callee's answer: our answer to its offer or, for a
+        late offer, our own offer (its answer comes in the ACK, §13.2.1). The relay is set."""
+        assert call.relay is not None
         host, port = call.relay.local_address("a")
+        where = {"address": host, "port": port, "session_id": self._session_id(call),
+                 "version": call.sdp_version}  # fmt: skip
         try:
-            answer, leg_a, leg_b = answer_to_caller(
-                call.offer_a,
-                answer_b,
-                address=host,
-                port=port,
-                session_id=self._session_id(call),
-                version=call.sdp_version,
-            )
+            if call.offer_a is not None:
+                sdp, leg_a, leg_b = answer_to_caller(call.offer_a, answer_b, **where)
+            else:
+                sdp, leg_a, leg_b = offer_to_late_caller(answer_b, **where)
         except (NoCommonMedia, SipParseError):
             return None
         self._configure_relay(call, leg_a, leg_b)
-        body = answer.serialize().encode()
-        call.last_sdp_to["a"] = body
-        return body
-
-    def _offer_for_late_a(self, call: Call, answer_b: SessionDescription) -> bytes | None:
-        """The offer for a caller that sent none; its answer comes in the ACK (§13.2.1)."""
-        host, port = call.relay.local_address("a")
-        try:
-            offer, leg_a, leg_b = offer_to_late_caller(
-                answer_b,
-                address=host,
-                port=port,
-                session_id=self._session_id(call),
-                version=call.sdp_version,
-            )
-        except (NoCommonMedia, SipParseError):
-            return None
-        self._configure_relay(call, leg_a, leg_b)
-        call.offer_to_a = offer
-        call.awaiting_ack_answer = True
-        body = offer.serialize().encode()
+        if call.offer_a is None:
+            call.offer_to_a = sdp
+            call.awaiting_ack_answer = True
+        body = sdp.serialize().encode()
         call.last_sdp_to["a"] = body
         return body
 
@@ -693,12 +676,7 @@ class CallService:
             answer_b = parse_body(response.content_type, response.body)
         except SipParseError:
             answer_b = None
-        if answer_b is None:
-            body = None
-        elif call.offer_a is None:
-            body = self._offer_for_late_a(call, answer_b)
-        else:
-            body = self._answer_for_a(call, answer_b)
+        body = self._sdp_for_a(call, answer_b) if answer_b is not None else None
         if body is None:
             self._bye_branch(branch)
             self._fail(call, 488, "callee answered without usable SDP")
