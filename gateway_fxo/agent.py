@@ -15,11 +15,9 @@ call ends at once and the switch's INVITEs get 503 until it is back.
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -43,83 +41,19 @@ from gateway_fxo.line import (
     PolarityReversal,
     RingStart,
 )
+from gateway_fxo.line_policy import AgentSettings, LineCall, LineState, disconnect_reason
 from gateway_fxo.media import RtpLeg
+from gateway_fxo.trunk import TrunkClient
 from pbx.media.offer_answer import answer_for, make_offer
-from pbx.sip.auth_client import answer_challenge, choose_challenge
 from pbx.sip.errors import SipParseError
-from pbx.sip.headers import NameAddress, Via
+from pbx.sip.headers import Headers, NameAddress
 from pbx.sip.message import Message, Request, Response, make_request, make_response
 from pbx.sip.sdp import PCMU, SessionDescription
-from pbx.sip.uri import SipUri
-from pbx.transport.flow import Destination, Flow
+from pbx.sip.uri import SipUri, parse_uri
+from pbx.transport.flow import Flow
 from pbx.transport.layer import TransportLayer
 
 log = logging.getLogger("gateway.agent")
-
-T1 = 0.5
-
-
-class LineState(enum.Enum):
-    IDLE = "idle"
-    RINGING = "ringing"
-    IN_USE = "in use"
-    DOWN = "down"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AgentSettings:
-    account: str
-    password: str
-    switch: tuple[str, int]
-    bind: str = "127.0.0.1"
-    country: str = "US"
-    answer_after_rings: int = 2
-    ring_gone: float = 7.0
-    """Seconds without a ring after which the caller has given up."""
-    loop_drop_threshold: float = 0.3
-    """Seconds of loop-current drop that mean the far end hung up (100-500 ms per line)."""
-    polarity_disconnect: bool = False
-    """Whether a polarity reversal during a call means disconnect (provisioned lines only)."""
-    tone_disconnect: bool = True
-    """Whether busy/congestion tone cadence ends an answered call (the norm in DE/FR)."""
-    dial_tone_disconnect: bool = True
-    """Whether dial tone after the far end cleared ends an answered call."""
-    silence_timeout: float = 300.0
-    max_call: float = 4 * 3600.0
-    dial_tone_wait: float = 3.0
-    register_expires: int = 300
-
-
-@dataclass(slots=True)
-class _Call:
-    direction: str
-    call_id: str
-    local_tag: str
-    remote_tag: str | None = None
-    remote_target: str | None = None
-    invite: Request | None = None
-    cseq: int = 1
-    rtp: RtpLeg | None = None
-    answered: bool = False
-    last_sound: float = 0.0
-    started: float = 0.0
-    ending: bool = False
-    """Hang-up under way (BYE, CANCEL or final response sent): supervision stops."""
-
-
-def disconnect_reason(
-    settings: AgentSettings, call: _Call, tone: str | None, now: float
-) -> str | None:
-    """Why the line side has ended ``call`` by now, from the layers this line has on, or None."""
-    if call.answered and tone in ("busy", "congestion") and settings.tone_disconnect:
-        return f"{tone} tone"
-    if call.answered and tone == "dial" and settings.dial_tone_disconnect:
-        return "dial tone"
-    if now - call.last_sound > settings.silence_timeout:
-        return "silence"
-    if now - call.started > settings.max_call:
-        return "maximum call length"
-    return None
 
 
 class Agent:
@@ -139,25 +73,25 @@ class Agent:
         self.caller_id: CallerIdReceived | None = None
         self._callerid_rx = CallerIdReceiver()
         self._tones = ToneDetector(settings.country)
-        self._call: _Call | None = None
-        self._pending: dict[str, asyncio.Future[Response]] = {}
-        self._provisional: dict[str, Callable[[Response], None]] = {}
+        self._call: LineCall | None = None
         self._ring_timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._register_task: asyncio.Task[None] | None = None
-        self._local: tuple[str, int] = (settings.bind, 0)
-        self.registered = asyncio.Event()
-        self._provisional_seen: set[str] = set()
+        self.trunk = TrunkClient(
+            account=settings.account, password=settings.password, switch=settings.switch,
+            bind=settings.bind, register_expires=settings.register_expires,
+            transport=self.transport,
+        )  # fmt: skip
         self._down: set[str] = set()
         """Why the line is unusable now: "card" (device lost), "voltage" (no line)."""
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
-        self._local = await self.transport.listen_udp(self.settings.bind, 0)
+        self.trunk.local = await self.transport.listen_udp(self.settings.bind, 0)
         self.line.on_event = self._on_line_event
         self.line.on_audio = self._on_line_audio
         await self.line.open()
-        self._register_task = asyncio.get_running_loop().create_task(self._register_loop())
+        self._register_task = asyncio.get_running_loop().create_task(self.trunk.register_loop())
         self._status(LineState.IDLE)
 
     async def stop(self) -> None:
@@ -170,6 +104,11 @@ class Agent:
         await self.line.close()
         await self.transport.close()
 
+    @property
+    def registered(self) -> asyncio.Event:
+        """Set once the switch has accepted the line's registration."""
+        return self.trunk.registered
+
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
@@ -179,148 +118,11 @@ class Agent:
         self.state = state
         self.on_status(state.value)
 
-    # -- SIP plumbing ---------------------------------------------------------------------
-    def _via(self) -> Via:
-        host, port = self._local
-        return Via(
-            transport="UDP",
-            host=host,
-            port=port,
-            params=(("branch", "z9hG4bK" + secrets.token_hex(8)), ("rport", None)),
-        )
-
-    def _me(self, tag: str | None = None) -> NameAddress:
-        host, port = self.settings.switch
-        params = (("tag", tag),) if tag else ()
-        return NameAddress(
-            uri=SipUri(user=self.settings.account, host=host, port=port), params=params
-        )
-
-    def _contact(self) -> NameAddress:
-        host, port = self._local
-        return NameAddress(uri=SipUri(user=self.settings.account, host=host, port=port))
-
-    def _send(self, message: Message) -> None:
-        host, port = self.settings.switch
-        self.transport.send(message, Destination(transport="UDP", host=host, port=port))
-
-    async def _transaction(
-        self, request: Request, on_provisional: Callable[[Response], None] | None = None
-    ) -> Response:
-        """Send a request (retransmitting over UDP, §17.1) and wait for its final response."""
-        branch = request.top_via.branch or ""
-        future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
-        self._pending[branch] = future
-        if on_provisional is not None:
-            self._provisional[branch] = on_provisional
-        interval = T1
-        try:
-            for _ in range(7):
-                self._send(request)
-                try:
-                    return await asyncio.wait_for(asyncio.shield(future), interval)
-                except TimeoutError:
-                    if request.method == "INVITE" and branch in self._provisional_seen:
-                        return await asyncio.wait_for(future, 180)
-                    interval = min(interval * 2, 4.0)
-            raise TimeoutError(f"no answer to {request.method}")
-        finally:
-            self._pending.pop(branch, None)
-            self._provisional.pop(branch, None)
-
-    async def _authenticated(
-        self,
-        build: Callable[[int, list[tuple[str, str]]], Request],
-        on_provisional: Callable[[Response], None] | None = None,
-    ) -> tuple[Request, Response]:
-        """Send, and if challenged answer with our credentials (401 or 407)."""
-        request = build(1, [])
-        response = await self._transaction(request, on_provisional)
-        if response.status not in (401, 407):
-            return request, response
-        if request.method == "INVITE":
-            self._ack_non_2xx(request, response)
-        header = "www-authenticate" if response.status == 401 else "proxy-authenticate"
-        reply = "Authorization" if response.status == 401 else "Proxy-Authorization"
-        challenge = choose_challenge(response.headers.get_all(header))
-        if challenge is None:
-            return request, response
-        credentials = answer_challenge(
-            challenge,
-            username=self.settings.account,
-            password=self.settings.password,
-            method=request.method,
-            uri=str(request.uri),
-            cnonce=secrets.token_hex(8),
-        )
-        request = build(2, [(reply, credentials.to_header_value())])
-        return request, await self._transaction(request, on_provisional)
-
-    def _ack_non_2xx(self, invite: Request, response: Response) -> None:
-        """§17.1.1.3: the ACK for a non-2xx final response shares the INVITE's branch."""
-        headers = [
-            ("Via", str(invite.top_via)),
-            ("Max-Forwards", "70"),
-            ("From", str(invite.from_)),
-            ("To", str(response.to)),
-            ("Call-ID", invite.call_id),
-            ("CSeq", f"{invite.cseq.seq} ACK"),
-        ]
-        from pbx.sip.headers import Headers
-
-        self._send(Request(method="ACK", uri=invite.uri, headers=Headers(headers)))
-
-    async def _register_loop(self) -> None:
-        call_id = secrets.token_hex(10) + "@gateway"
-        tag = secrets.token_hex(6)
-        seq = 0
-        while True:
-
-            def build(_attempt: int, extra: list[tuple[str, str]]) -> Request:
-                nonlocal seq
-                seq += 1
-                host, port = self.settings.switch
-                return make_request(
-                    "REGISTER",
-                    SipUri(host=host, port=port),
-                    via=self._via(),
-                    from_=self._me(tag),
-                    to=self._me(),
-                    call_id=call_id,
-                    cseq=seq,
-                    contact=self._contact(),
-                    headers=[
-                        ("Expires", str(self.settings.register_expires)),
-                        ("User-Agent", "Switchboard line gateway"),
-                        *extra,
-                    ],
-                )
-
-            try:
-                _, response = await self._authenticated(build)
-                if response.status == 200:
-                    self.registered.set()
-                    log.info("event=registered account=%s", self.settings.account)
-                    await asyncio.sleep(self.settings.register_expires / 2)
-                    continue
-                log.warning("event=register_failed status=%d", response.status)
-            except TimeoutError:
-                log.warning("event=register_timeout switch=%s:%d", *self.settings.switch)
-            await asyncio.sleep(5)
-
     def _on_message(self, message: Message, flow: Flow) -> None:
         if isinstance(message, Response):
-            branch = message.top_via.branch or ""
-            if message.status < 200:
-                self._provisional_seen.add(branch)
-                handler = self._provisional.get(branch)
-                if handler is not None:
-                    handler(message)
+            if self.trunk.on_response(message):
                 return
-            future = self._pending.get(branch)
-            if future is not None and not future.done():
-                future.set_result(message)
-            elif message.cseq.method == "INVITE" and message.status < 300 and self._call:
+            if message.cseq.method == "INVITE" and message.status < 300 and self._call:
                 self._ack_2xx(message)  # a retransmitted 2xx: ACK again
             return
         try:
@@ -337,13 +139,13 @@ class Agent:
         body: bytes = b"",
         tag: str | None = None,
     ) -> Response:
-        headers: list[tuple[str, str]] = [("Contact", str(self._contact()))]
+        headers: list[tuple[str, str]] = [("Contact", str(self.trunk.contact()))]
         if body:
             headers.append(("Content-Type", "application/sdp"))
         response = make_response(
             request, status, reason, to_tag=tag or secrets.token_hex(6), headers=headers, body=body
         )
-        self._send(response)
+        self.trunk.send(response)
         return response
 
     # -- requests from the switch -----------------------------------------------------------
@@ -390,7 +192,7 @@ class Agent:
         if not digits:
             self._reply(invite, 484)
             return
-        call = _Call(
+        call = LineCall(
             direction="out",
             call_id=invite.call_id,
             local_tag=secrets.token_hex(6),
@@ -490,7 +292,7 @@ class Agent:
     def _resting_state(self) -> LineState:
         return LineState.DOWN if self._down else LineState.IDLE
 
-    async def _off_hook(self, call: _Call) -> bool:
+    async def _off_hook(self, call: LineCall) -> bool:
         """Off hook for ``call``; False (and the call ended) when the card cannot."""
         try:
             await self.line.off_hook()
@@ -530,11 +332,9 @@ class Agent:
         self.caller_id = None
         self._callerid_rx = CallerIdReceiver()
 
-    async def _cancel(self, call: _Call) -> None:
+    async def _cancel(self, call: LineCall) -> None:
         invite = call.invite
         assert invite is not None
-        from pbx.sip.headers import Headers
-
         headers = Headers(
             [
                 ("Via", str(invite.top_via)),
@@ -545,7 +345,7 @@ class Agent:
                 ("CSeq", f"{invite.cseq.seq} CANCEL"),
             ]
         )
-        self._send(Request(method="CANCEL", uri=invite.uri, headers=headers))
+        self.trunk.send(Request(method="CANCEL", uri=invite.uri, headers=headers))
         if call.rtp is not None:
             call.rtp.close()
 
@@ -558,7 +358,7 @@ class Agent:
         if self.state is not LineState.RINGING or self._call is not None:
             rtp.close()  # the caller gave up or the line went down meanwhile
             return
-        call = _Call(
+        call = LineCall(
             direction="in",
             call_id=secrets.token_hex(10) + "@gateway",
             local_tag=secrets.token_hex(6),
@@ -576,12 +376,12 @@ class Agent:
             request = make_request(
                 "INVITE",
                 SipUri(user="inbound", host=host, port=port),
-                via=self._via(),
+                via=self.trunk.via(),
                 from_=ident,
                 to=NameAddress(uri=SipUri(user="inbound", host=host)),
                 call_id=call.call_id,
                 cseq=attempt,
-                contact=self._contact(),
+                contact=self.trunk.contact(),
                 headers=[
                     (
                         "P-Asserted-Identity",
@@ -598,12 +398,12 @@ class Agent:
 
         log.info("event=inbound_call number=%s name=%r call_id=%s", number, name, call.call_id)
         try:
-            invite, response = await self._authenticated(build)
+            invite, response = await self.trunk.authenticated(build)
         except TimeoutError:
             await self._end_line_side("the switch did not answer")
             return
         if response.status >= 300:
-            self._ack_non_2xx(invite, response)  # 487 after our CANCEL too
+            self.trunk.ack_non_2xx(invite, response)  # 487 after our CANCEL too
             if self._call is call:
                 log.info("event=inbound_refused status=%d", response.status)
                 self._call = None
@@ -632,24 +432,22 @@ class Agent:
         self._tones = ToneDetector(self.settings.country)
         self._spawn(self._supervise(call))
 
-    def _ack_2xx(self, response: Response, call: _Call | None = None) -> None:
+    def _ack_2xx(self, response: Response, call: LineCall | None = None) -> None:
         call = call or self._call
         if call is None or call.invite is None:
             return
         host, port = self.settings.switch
         target = call.remote_target or f"sip:{host}:{port}"
-        from pbx.sip.uri import parse_uri
-
         ack = make_request(
             "ACK",
             parse_uri(target),
-            via=self._via(),
+            via=self.trunk.via(),
             from_=call.invite.from_,
             to=response.to,
             call_id=call.call_id,
             cseq=call.cseq,
         )
-        self._send(ack)
+        self.trunk.send(ack)
 
     # -- during a call ------------------------------------------------------------------------
     def _on_line_audio(self, frame: bytes) -> None:
@@ -673,7 +471,7 @@ class Agent:
         if float(np.sqrt(np.mean(samples.astype(np.float64) ** 2))) > 100:
             call.last_sound = asyncio.get_running_loop().time()
 
-    async def _supervise(self, call: _Call) -> None:
+    async def _supervise(self, call: LineCall) -> None:
         """Disconnect supervision on the line side: tones, silence, length (``disconnect_reason``);
         loop-current drop and polarity reversal arrive as line events."""
         loop = asyncio.get_running_loop()
@@ -685,7 +483,11 @@ class Agent:
                 return
 
     async def _far_end_gone(
-        self, why: str, call: _Call | None = None, *, refuse: tuple[int, str | None] = (480, None)
+        self,
+        why: str,
+        call: LineCall | None = None,
+        *,
+        refuse: tuple[int, str | None] = (480, None),
     ) -> None:
         """The line side ended the call: BYE if answered; else CANCEL our INVITE, or answer the
         switch's INVITE with ``refuse``; then on hook."""
@@ -704,11 +506,9 @@ class Agent:
         if self._call is call:
             await self._end_line_side(why)
 
-    async def _bye(self, call: _Call) -> None:
+    async def _bye(self, call: LineCall) -> None:
         assert call.invite is not None
         host, port = self.settings.switch
-        from pbx.sip.uri import parse_uri
-
         target = parse_uri(call.remote_target or f"sip:{host}:{port}")
         if call.direction == "in":
             from_, to = (
@@ -720,10 +520,16 @@ class Agent:
             to = call.invite.from_
         call.cseq += 1
         bye = make_request(
-            "BYE", target, via=self._via(), from_=from_, to=to, call_id=call.call_id, cseq=call.cseq
+            "BYE",
+            target,
+            via=self.trunk.via(),
+            from_=from_,
+            to=to,
+            call_id=call.call_id,
+            cseq=call.cseq,
         )
         try:
-            await self._transaction(bye)
+            await self.trunk.transaction(bye)
         except TimeoutError:
             log.info("event=bye_unanswered call_id=%s", call.call_id)
 

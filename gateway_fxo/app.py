@@ -17,8 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gateway_fxo.agent import Agent, AgentSettings
+from gateway_fxo.agent import Agent
 from gateway_fxo.line import LineCard
+from gateway_fxo.line_policy import AgentSettings
 from pbx.log import configure_logging
 from pbx.sd_notify import keep_watchdog_fed, notify
 from pbx.store.database import open_database

@@ -26,9 +26,10 @@ from typing import Any
 
 import pytest
 
-from gateway_fxo.agent import Agent, AgentSettings
+from gateway_fxo.agent import Agent
 from gateway_fxo.backends.sim import AsyncioTicker, SimulatedLine
 from gateway_fxo.line import LineCardError, LineCardLost, LineCardRestored
+from gateway_fxo.line_policy import AgentSettings
 from pbx.sip.message import Request, Response, make_response
 from pbx.store.database import open_database
 from pbx.store.extensions import LINE_ACCOUNT, add_extension, ensure_line_account

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway_fxo.agent import AgentSettings, _Call, disconnect_reason
+from gateway_fxo.line_policy import AgentSettings, LineCall, disconnect_reason
 
 TONES = (None, "dial", "ringback", "busy", "congestion")
 
@@ -15,8 +15,8 @@ def settings(**overrides: object) -> AgentSettings:
     return AgentSettings(account="line1", password="x", switch=("127.0.0.1", 5060), **overrides)  # type: ignore[arg-type]
 
 
-def call(*, answered: bool = True) -> _Call:
-    return _Call(direction="in", call_id="c", local_tag="t", answered=answered, started=0.0,
+def call(*, answered: bool = True) -> LineCall:
+    return LineCall(direction="in", call_id="c", local_tag="t", answered=answered, started=0.0,
                  last_sound=0.0)  # fmt: skip
 
 

@@ -271,7 +271,7 @@ LINE_KEYS = (
 
 
 def test_call_supervision_defaults_are_the_gateways(app: Flask, admin: FlaskClient) -> None:
-    from gateway_fxo.agent import AgentSettings
+    from gateway_fxo.line_policy import AgentSettings
 
     page = admin.get("/line/").get_data(True)
     assert "Call supervision" in page
