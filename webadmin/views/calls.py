@@ -64,11 +64,17 @@ def index() -> str:
         f"{where} GROUP BY day ORDER BY day DESC LIMIT 14",
         params,
     ).fetchall()
-    per_day = list(reversed(per_day))
-    peak = max((n for _, n in per_day), default=0)
+    by_hour = dict(db.execute(
+        "SELECT CAST(strftime('%H', started_at, 'unixepoch', 'localtime') AS INTEGER), count(*)"
+        f" FROM call_records{where} GROUP BY 1",
+        params,
+    ).fetchall())  # fmt: skip
+    # (axis label, tooltip, count): the busiest days of late, and when in the day calls come.
+    days = [(day[5:], day, n) for day, n in reversed(per_day)]
+    hours = [(f"{h:02d}", f"{h:02d}:00-{h:02d}:59", by_hour.get(h, 0)) for h in range(24)]
     return render_template(
         "calls.html", rows=[dict(zip(COLUMNS, r, strict=True)) for r in rows], values=values,
-        errors=errors, per_day=per_day, peak=peak, fmt=_fmt,
+        errors=errors, days=days, hours=hours if any(n for _, _, n in hours) else [], fmt=_fmt,
     )  # fmt: skip
 
 

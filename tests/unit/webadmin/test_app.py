@@ -212,6 +212,10 @@ def test_dashboard_phones_calls_security_pages(app: Flask, admin: FlaskClient) -
     status = admin.get("/api/status").get_json()
     assert status["today"]["calls"] >= 1 and status["phones"][0]["extension"] == "201"
     assert "4.2 ms" in admin.get("/phones/").get_data(True)
+    every = admin.get("/calls/").get_data(True)
+    assert "Calls per day" in every and "Calls by hour of day" in every
+    hours = re.findall(r"<title>(\d\d):00-\d\d:59: (\d+)</title>", every)
+    assert len(hours) == 24 and sum(int(n) for _, n in hours) == 3  # the three records
     calls = admin.get("/calls/?extension=201&answered=yes").get_data(True)
     assert calls.count("caller hung up") == 2
     assert "a date like" in admin.get("/calls/?since=yesterday").get_data(True)
