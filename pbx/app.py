@@ -106,7 +106,7 @@ class Switch:
                     "MESSAGE",
                 ),  # fmt: skip
                 accept=("application/sdp", "text/plain"),
-                supported=("path", "100rel"),
+                supported=("path", "100rel", "timer"),
             ),
             new_tag=new_tag,
             services=services,

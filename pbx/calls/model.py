@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pbx.calls.media_plan import LegMedia
+from pbx.calls.session_timer import SessionTimer
 from pbx.sip.dialog import Dialog
 from pbx.sip.message import Request, Response
 from pbx.sip.sdp import SessionDescription
@@ -77,6 +78,8 @@ class Call:
     offer_to_a: SessionDescription | None = None
     """A late offer's counterpart: the switch's offer in the 200, answered in the ACK."""
     awaiting_ack_answer: bool = False
+    timer_a: SessionTimer | None = None
+    """The session timer agreed with the caller (RFC 4028), if it asked for one."""
     sdp_version: int = 1
     answered_at: float | None = None
     end_reason: str | None = None

@@ -34,6 +34,7 @@ from pbx.calls.media_plan import (
     switch_offer,
 )
 from pbx.calls.model import Branch, Call, CallState, Forwarded, ServerTxKey
+from pbx.calls.session_timer import SessionTimer, TooSmall, negotiate, refresh_interval
 from pbx.clock import Clock
 from pbx.registrar.location import Location, reach
 from pbx.routing.dialplan import DEFAULT_BLOCKED, LinePlan, route_dialled, split_list
@@ -331,6 +332,21 @@ class CallService:
                 return False
         return True
 
+    def _session_timer(
+        self, key: ServerTxKey, request: Request
+    ) -> tuple[bool, SessionTimer | None]:
+        """RFC 4028 for an INVITE or UPDATE: (refused, the timer to answer with or None when
+        none was asked). Refused means answered already: 422 under Min-SE, 400 if malformed."""
+        try:
+            timer = negotiate(request)
+        except SipParseError as exc:
+            self._respond(key, request, exc.status, exc.reason)
+            return True, None
+        if isinstance(timer, TooSmall):
+            self._respond(key, request, 422, "Session Interval Too Small", headers=timer.headers())
+            return True, None
+        return False, timer
+
     def _reachable(self, aor: str) -> list[Binding]:
         local = self._local("UDP")
         return [b for b in self._location.bindings_of(aor) if reach(b) != local]
@@ -400,6 +416,9 @@ class CallService:
         except SipParseError:
             self._respond(key, invite, 400, "Malformed SDP")
             return
+        refused, timer = self._session_timer(key, invite)
+        if refused:
+            return
         call = Call(
             caller=target.caller,
             callee=callee,
@@ -413,6 +432,7 @@ class CallService:
             b_from_tag=self._new_tag(),
             started_at=self._clock.wall(),
             offer_a=offer,
+            timer_a=timer,
             a_reliable="100rel" in [t.lower() for t in invite.option_tags("require")],
         )
         self.calls.add(call)
@@ -697,6 +717,7 @@ class CallService:
             headers=[
                 ("Contact", str(self._contact(call.a_flow.transport))),
                 ("Allow", "INVITE, ACK, CANCEL, BYE, UPDATE, INFO, PRACK, MESSAGE, OPTIONS"),
+                *(call.timer_a.headers() if call.timer_a is not None else []),
             ],
         )
         call.ok_to_a = ok
@@ -704,7 +725,7 @@ class CallService:
         self._by_a_dialog[call.a_dialog.id] = call
         self._resend_2xx(call, ok, "ok")
         call.timers["refresh"] = asyncio.get_running_loop().call_later(
-            self.policy.session_refresh, self._refresh, call
+            refresh_interval(self.policy.session_refresh, call.timer_a), self._refresh, call
         )
         self._save_active(call)
         log.info("event=call_answered call_id=%s by=%s", call.a_call_id, branch.binding.contact)
@@ -883,6 +904,8 @@ class CallService:
         except SipParseError:
             self._respond(key, request, 400, "Malformed SDP")
             return
+        if request.method in ("INVITE", "UPDATE") and self._session_timer(key, request)[0]:
+            return  # answered 422 or 400
         body, content_type = request.body, request.content_type
         if offer is not None and request.method in ("INVITE", "UPDATE"):
             host, port = call.relay.local_address(other)
@@ -1033,6 +1056,14 @@ class CallService:
         if side == "b" and call.answered is not None:
             side_transport = call.answered.binding.transport
         headers = [("Contact", str(self._contact(side_transport)))]
+        if 200 <= status < 300 and original.method in ("INVITE", "UPDATE"):
+            # The refresh the phone sent is answered by us (RFC 4028 §9), whatever the other
+            # leg knows of timers; the caller's agreed timer follows its latest refresh.
+            timer = negotiate(original)
+            if isinstance(timer, SessionTimer):
+                headers += timer.headers()
+                if side == "a":
+                    call.timer_a = timer
         reply = self._respond(
             server_key,
             original,
@@ -1052,7 +1083,7 @@ class CallService:
         if call.state is CallState.ANSWERED:
             self._cancel_timer(call, "refresh")
             call.timers["refresh"] = asyncio.get_running_loop().call_later(
-                self.policy.session_refresh, self._refresh, call
+                refresh_interval(self.policy.session_refresh, call.timer_a), self._refresh, call
             )
 
     def _refresh(self, call: Call) -> None:

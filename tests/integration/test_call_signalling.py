@@ -52,10 +52,12 @@ def request(phone: SipPhone, method: str, to: str, *, extra: str = "", body: byt
     ).encode() + body
 
 
-def send_authorized(phone: SipPhone, method: str, to: str, body: bytes = b"") -> None:
+def send_authorized(
+    phone: SipPhone, method: str, to: str, body: bytes = b"", *, extra: str = ""
+) -> None:
     """Send, take the 407, and send again with credentials (the answer is the caller's)."""
     host, port = phone.switch
-    phone.sock.sendto(request(phone, method, to, body=body), (host, port))
+    phone.sock.sendto(request(phone, method, to, extra=extra, body=body), (host, port))
     challenge = phone.receive(5)
     assert isinstance(challenge, Response) and challenge.status == 407, challenge
     chosen = choose_challenge(challenge.headers.get_all("proxy-authenticate"))
@@ -65,7 +67,7 @@ def send_authorized(phone: SipPhone, method: str, to: str, body: bytes = b"") ->
         uri=f"sip:{to}@{host}:{port}", cnonce="c0ffee",
     )  # fmt: skip
     auth = f"Proxy-Authorization: {credentials.to_header_value()}\r\n"
-    phone.sock.sendto(request(phone, method, to, extra=auth, body=body), (host, port))
+    phone.sock.sendto(request(phone, method, to, extra=extra + auth, body=body), (host, port))
 
 
 def authorized(
@@ -387,6 +389,39 @@ def test_an_ack_without_the_answer_to_a_late_offer_ends_the_call(switch: SwitchP
             while not (isinstance(bye, Request) and bye.method == "BYE"):
                 bye = phone.receive(5)  # Bob's ACK first
             phone.sock.sendto(bytes(make_response(bye, 200)), phone.switch)
+    finally:
+        alice.close()
+        bob.close()
+
+
+def test_session_timers_are_agreed_with_a_phone_that_asks_and_too_short_is_422(
+    switch: SwitchProcess,
+) -> None:
+    alice = SipPhone("201", PASSWORDS["201"], ("127.0.0.1", switch.port))
+    bob = SipPhone("202", PASSWORDS["202"], ("127.0.0.1", switch.port))
+    try:
+        assert bob.register().status == 200
+        # RFC 4028 §5: under the switch's minimum is 422 naming it; no phone rings.
+        short = authorized(alice, "INVITE", "202", extra="Session-Expires: 60\r\n", body=SDP)
+        assert short.status == 422 and short.headers.get("min-se") == "90"
+        # Require: timer is understood (not 420), and the 200 says who refreshes.
+        timers = "Supported: timer\r\nRequire: timer\r\nSession-Expires: 1800\r\n"
+        send_authorized(alice, "INVITE", "202", SDP, extra=timers)
+        invite = bob.receive(5)
+        while not (isinstance(invite, Request) and invite.method == "INVITE"):
+            invite = bob.receive(5)
+        ok = make_response(
+            invite, 200, to_tag="bob0", body=SDP,
+            headers=[("Contact", f"<sip:202@127.0.0.1:{bob.port}>"),
+                     ("Content-Type", "application/sdp")],
+        )  # fmt: skip
+        bob.sock.sendto(bytes(ok), bob.switch)
+        answered = alice.receive(5)
+        while isinstance(answered, Response) and answered.status < 200:
+            answered = alice.receive(5)
+        assert isinstance(answered, Response) and answered.status == 200, answered
+        assert answered.headers.get("session-expires") == "1800;refresher=uac"
+        assert "timer" in answered.option_tags("require")
     finally:
         alice.close()
         bob.close()
