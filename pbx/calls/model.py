@@ -90,6 +90,10 @@ class Call:
     ringing_sent: bool = False
     a_reliable: bool = False
     a_rseq: int = 0
+    a_unacked: Response | None = None
+    """The reliable provisional sent to the caller that awaits its PRACK (RFC 3262 §3)."""
+    a_queued: list[tuple[int, list[tuple[str, str]], bytes]] = field(default_factory=list)
+    """Reliable provisionals waiting for that PRACK: one is outstanding at a time."""
     ok_to_a: Response | None = None
     timers: dict[str, Any] = field(default_factory=dict)
     last_sdp_to: dict[str, bytes] = field(default_factory=dict)

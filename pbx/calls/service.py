@@ -595,8 +595,8 @@ class CallService:
         call.early_media_sent = call.early_media_sent or answer is not None
         headers = [("Contact", str(self._contact(call.a_flow.transport)))]
         if call.a_reliable:
-            call.a_rseq += 1
-            headers += [("Require", "100rel"), ("RSeq", str(call.a_rseq))]
+            self._reliable_1xx(call, status, headers, answer or b"")
+            return
         self._respond(
             call.a_key,
             call.a_invite,
@@ -605,6 +605,66 @@ class CallService:
             to_tag=call.a_tag,
             body=answer or b"",
         )
+
+    # -- reliable provisionals to the caller (RFC 3262) -----------------------------------------
+    def _reliable_1xx(
+        self, call: Call, status: int, headers: list[tuple[str, str]], body: bytes
+    ) -> None:
+        """§3: one reliable provisional outstanding at a time (later ones wait for its PRACK),
+        resent T1 doubling until the PRACK comes."""
+        if call.a_unacked is not None:
+            call.a_queued.append((status, headers, body))
+            return
+        call.a_rseq += 1
+        call.a_unacked = self._respond(
+            call.a_key,
+            call.a_invite,
+            status,
+            headers=[*headers, ("Require", "100rel"), ("RSeq", str(call.a_rseq))],
+            to_tag=call.a_tag,
+            body=body,
+        )
+        self._resend_1xx(call, call.a_unacked)
+
+    def _resend_1xx(
+        self, call: Call, response: Response, interval: float = T1, waited: float = 0.0
+    ) -> None:
+        if waited >= 64 * T1:
+            # §3: no PRACK in 64*T1: the UAS SHOULD reject the INVITE with a 5xx.
+            self._clear_reliable(call)
+            self._fail(call, 500, "no PRACK from caller")
+            return
+
+        def again() -> None:
+            if call.a_unacked is not response or call.state is CallState.ENDED:
+                return
+            if not call.a_flow.reliable:
+                self._transport.send(response, response_destination(response.top_via, call.a_flow))
+            self._resend_1xx(call, response, interval * 2, waited + interval)
+
+        call.timers["rel1xx"] = asyncio.get_running_loop().call_later(interval, again)
+
+    def _prack_from_a(self, call: Call, key: ServerTxKey, request: Request) -> None:
+        """§4: a PRACK acknowledging our outstanding reliable provisional gets 200 and lets
+        the next one go; one that matches none gets 481."""
+        unacked = call.a_unacked
+        rack = (request.headers.get("rack") or "").split()
+        expected = [str(call.a_rseq), str(call.a_invite.cseq.seq), "INVITE"]
+        if unacked is None or rack != expected:
+            self._respond(key, request, 481, "No Matching Provisional Response")
+            return
+        self._respond(key, request, 200)
+        self._cancel_timer(call, "rel1xx")
+        call.a_unacked = None
+        if call.a_queued:
+            status, headers, body = call.a_queued.pop(0)
+            self._reliable_1xx(call, status, headers, body)
+
+    def _clear_reliable(self, call: Call) -> None:
+        """A final response to the INVITE ends the wait for PRACKs."""
+        self._cancel_timer(call, "rel1xx")
+        call.a_unacked = None
+        call.a_queued.clear()
 
     def _prack(self, branch: Branch, response: Response, rseq: int) -> None:
         """RFC 3262 §7.2: acknowledge a reliable provisional with PRACK (once per RSeq)."""
@@ -703,6 +763,7 @@ class CallService:
             return
         call.answered = branch
         call.state = CallState.ANSWERED
+        self._clear_reliable(call)
         call.answered_at = self._clock.wall()
         self._cancel_timer(call, "ring")
         for other in call.branches.values():
@@ -854,7 +915,7 @@ class CallService:
             if request.method == "PRACK":
                 call = self._by_a_dialog_for_prack(request)
                 if call is not None:
-                    self._respond(key, request, 200)
+                    self._prack_from_a(call, key, request)
                     return
             self._respond(key, request, 481)
             return
@@ -875,7 +936,10 @@ class CallService:
             )
             return
         if method == "PRACK":
-            self._respond(key, request, 200)
+            if side == "a" and call.a_reliable:
+                self._prack_from_a(call, key, request)
+            else:
+                self._respond(key, request, 200)
             return
         if method in ("INVITE", "UPDATE", "INFO", "MESSAGE"):
             self._forward(call, side, key, request)

@@ -425,3 +425,52 @@ def test_session_timers_are_agreed_with_a_phone_that_asks_and_too_short_is_422(
     finally:
         alice.close()
         bob.close()
+
+
+def _prack(alice: SipPhone, ringing: Response, rack: str, n: int) -> Response:
+    host, port = alice.switch
+    prack = (
+        f"PRACK sip:switchboard@{host}:{port} SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP {alice.host}:{alice.port};branch=z9hG4bK-prack{n};rport\r\n"
+        f"From: {ringing.headers.get('from')}\r\nTo: {ringing.headers.get('to')}\r\n"
+        f"Call-ID: {ringing.call_id}\r\nCSeq: {100 + n} PRACK\r\nRAck: {rack}\r\n"
+        "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    ).encode()
+    alice.sock.sendto(prack, (host, port))
+    answer = alice.receive(5)
+    while not (isinstance(answer, Response) and answer.cseq.method == "PRACK"):
+        answer = alice.receive(5)  # a retransmitted 180 may come first
+    return answer
+
+
+def test_a_reliable_180_to_the_caller_is_resent_until_its_prack(switch: SwitchProcess) -> None:
+    alice = SipPhone("201", PASSWORDS["201"], ("127.0.0.1", switch.port))
+    bob = SipPhone("202", PASSWORDS["202"], ("127.0.0.1", switch.port))
+    try:
+        assert bob.register().status == 200
+        send_authorized(alice, "INVITE", "202", SDP, extra="Require: 100rel\r\n")
+        invite = bob.receive(5)
+        assert isinstance(invite, Request) and invite.method == "INVITE"
+        bob.sock.sendto(bytes(make_response(invite, 180, to_tag="bob0")), bob.switch)
+        seen = []
+        while len(seen) < 2:  # the 180, then its retransmission (RFC 3262 §3: T1 doubling)
+            message = alice.receive(5)
+            if isinstance(message, Response) and message.status == 180:
+                seen.append(message)
+        assert [m.headers.get("rseq") for m in seen] == ["1", "1"]
+        assert "100rel" in seen[0].option_tags("require")
+        cseq = seen[0].cseq.seq
+        assert _prack(alice, seen[0], f"7 {cseq} INVITE", 1).status == 481  # §4: no such RSeq
+        assert _prack(alice, seen[0], f"1 {cseq} INVITE", 2).status == 200
+        # Acknowledged: no more 180s; the next thing Alice gets is the answer.
+        ok = make_response(
+            invite, 200, to_tag="bob0", body=SDP,
+            headers=[("Contact", f"<sip:202@127.0.0.1:{bob.port}>"),
+                     ("Content-Type", "application/sdp")],
+        )  # fmt: skip
+        bob.sock.sendto(bytes(ok), bob.switch)
+        answered = alice.receive(5)
+        assert isinstance(answered, Response) and answered.status == 200, answered
+    finally:
+        alice.close()
+        bob.close()
