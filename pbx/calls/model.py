@@ -94,6 +94,8 @@ class Call:
     """The reliable provisional sent to the caller that awaits its PRACK (RFC 3262 §3)."""
     a_queued: list[tuple[int, list[tuple[str, str]], bytes]] = field(default_factory=list)
     """Reliable provisionals waiting for that PRACK: one is outstanding at a time."""
+    ok_held: bytes | None = None
+    """The 200's SDP for the caller, held until a reliable 183 with SDP is PRACKed."""
     ok_to_a: Response | None = None
     timers: dict[str, Any] = field(default_factory=dict)
     last_sdp_to: dict[str, bytes] = field(default_factory=dict)

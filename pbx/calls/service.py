@@ -632,7 +632,12 @@ class CallService:
         if waited >= 64 * T1:
             # §3: no PRACK in 64*T1: the UAS SHOULD reject the INVITE with a 5xx.
             self._clear_reliable(call)
-            self._fail(call, 500, "no PRACK from caller")
+            if call.state is CallState.ANSWERED:  # the callee answered meanwhile: BYE it
+                self._respond(call.a_key, call.a_invite, 500, to_tag=call.a_tag)
+                call.final_status = 500
+                self._end(call, "no PRACK from caller", send_bye=True)
+            else:
+                self._fail(call, 500, "no PRACK from caller")
             return
 
         def again() -> None:
@@ -656,6 +661,11 @@ class CallService:
         self._respond(key, request, 200)
         self._cancel_timer(call, "rel1xx")
         call.a_unacked = None
+        if call.ok_held is not None:
+            body, call.ok_held = call.ok_held, None
+            self._clear_reliable(call)
+            self._ok_to_a(call, body)
+            return
         if call.a_queued:
             status, headers, body = call.a_queued.pop(0)
             self._reliable_1xx(call, status, headers, body)
@@ -763,12 +773,23 @@ class CallService:
             return
         call.answered = branch
         call.state = CallState.ANSWERED
-        self._clear_reliable(call)
         call.answered_at = self._clock.wall()
         self._cancel_timer(call, "ring")
         for other in call.branches.values():
             if other is not branch and other.final_status is None:
                 self._run(self.tl.cancel(other.key, now))
+        if call.a_unacked is not None and call.a_unacked.body:
+            # RFC 3262 §3: no 2xx while a reliable provisional with SDP awaits its PRACK;
+            # the PRACK sends it (or, without one in 64*T1, the call ends).
+            call.ok_held = body
+            return
+        self._clear_reliable(call)
+        self._ok_to_a(call, body)
+
+    def _ok_to_a(self, call: Call, body: bytes) -> None:
+        branch = call.answered
+        assert branch is not None
+        now = self._clock.monotonic()
         ok = self._respond(
             call.a_key,
             call.a_invite,
@@ -1182,6 +1203,10 @@ class CallService:
         if call.state is CallState.ENDED:
             return
         answered = call.state is CallState.ANSWERED
+        if call.ok_held is not None:  # the caller never got its 200: give it a final answer
+            call.ok_held = None
+            self._respond(call.a_key, call.a_invite, 480, to_tag=call.a_tag)
+            answered = False
         call.state = CallState.ENDED
         call.end_reason = call.end_reason or reason
         for name in list(call.timers):

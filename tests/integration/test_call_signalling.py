@@ -474,3 +474,35 @@ def test_a_reliable_180_to_the_caller_is_resent_until_its_prack(switch: SwitchPr
     finally:
         alice.close()
         bob.close()
+
+
+def test_the_200_waits_for_the_prack_of_a_reliable_183_with_sdp(switch: SwitchProcess) -> None:
+    alice = SipPhone("201", PASSWORDS["201"], ("127.0.0.1", switch.port))
+    bob = SipPhone("202", PASSWORDS["202"], ("127.0.0.1", switch.port))
+    try:
+        assert bob.register().status == 200
+        send_authorized(alice, "INVITE", "202", SDP, extra="Require: 100rel\r\n")
+        invite = bob.receive(5)
+        assert isinstance(invite, Request) and invite.method == "INVITE"
+        sdp = [("Contact", f"<sip:202@127.0.0.1:{bob.port}>"), ("Content-Type", "application/sdp")]
+        early = make_response(invite, 183, to_tag="bob0", body=SDP, headers=sdp)
+        ok = make_response(invite, 200, to_tag="bob0", body=SDP, headers=sdp)
+        bob.sock.sendto(bytes(early), bob.switch)
+        first = alice.receive(5)
+        while not (isinstance(first, Response) and first.status == 183):
+            first = alice.receive(5)
+        assert first.body.startswith(b"v=0") and first.headers.get("rseq") == "1"
+        bob.sock.sendto(bytes(ok), bob.switch)  # Bob answers before Alice's PRACK
+        # RFC 3262 §3: until the PRACK, Alice gets the 183 again but no 200.
+        again = alice.receive(5)
+        while not (isinstance(again, Response) and again.status == 183):
+            assert not (isinstance(again, Response) and again.status == 200), "200 before PRACK"
+            again = alice.receive(5)
+        assert _prack(alice, first, f"1 {first.cseq.seq} INVITE", 1).status == 200
+        answered = alice.receive(5)
+        while isinstance(answered, Response) and answered.status == 183:
+            answered = alice.receive(5)  # a retransmission already on its way
+        assert isinstance(answered, Response) and answered.status == 200, answered
+    finally:
+        alice.close()
+        bob.close()
