@@ -321,7 +321,11 @@ class Agent:
         self._ring_timer = None
         call = self._call
         if self.state is LineState.RINGING and (call is None or not call.answered):
-            log.info("event=caller_gave_up rings=%d", self.rings)
+            log.info(
+                "event=caller_gave_up rings=%d call_id=%s",
+                self.rings,
+                call.call_id if call is not None else "-",
+            )
             if call is not None and call.invite is not None:
                 self._spawn(self._cancel(call))
             self._call = None
@@ -405,7 +409,9 @@ class Agent:
         if response.status >= 300:
             self.trunk.ack_non_2xx(invite, response)  # 487 after our CANCEL too
             if self._call is call:
-                log.info("event=inbound_refused status=%d", response.status)
+                log.info(
+                    "event=inbound_refused status=%d call_id=%s", response.status, call.call_id
+                )
                 self._call = None
                 rtp.close()
             return
@@ -552,7 +558,8 @@ class Agent:
         if self._ring_timer is not None:
             self._ring_timer.cancel()
             self._ring_timer = None
-        log.info("event=line_idle why=%r", why)
+        ident = call.call_id if call is not None else "-"
+        log.info("event=line_idle why=%r call_id=%s", why, ident)
         self._forget_caller()
         self._status(self._resting_state())
 

@@ -810,7 +810,12 @@ class CallService:
             refresh_interval(self.policy.session_refresh, call.timer_a), self._refresh, call
         )
         self._save_active(call)
-        log.info("event=call_answered call_id=%s by=%s", call.a_call_id, branch.binding.contact)
+        log.info(
+            "event=call_answered call_id=%s b_call_id=%s by=%s",
+            call.a_call_id,
+            call.b_call_id,
+            branch.binding.contact,
+        )
 
     def _resend_2xx(
         self, call: Call, ok: Response, timer: str, interval: float = T1, waited: float = 0.0
@@ -1242,8 +1247,9 @@ class CallService:
         )
         finish_call(self._db, record)
         log.info(
-            "event=call_end call_id=%s reason=%r answered=%s relay=%s",
+            "event=call_end call_id=%s b_call_id=%s reason=%r answered=%s relay=%s",
             call.a_call_id,
+            call.b_call_id,
             call.end_reason,
             answered,
             stats,

@@ -101,6 +101,9 @@ def test_an_inbound_line_call_rings_the_phone_with_caller_id(
         .fetchall()
     )
     assert row == ("5551234", "201", 1)
+    inbound = gateway.output.wait_for(re.compile(r"event=inbound_call .*call_id=\S+"), timeout=5)
+    leg = inbound.split("call_id=")[1].split()[0]
+    assert any(f"event=call_end call_id={leg} " in line for line in switch.lines), leg
 
 
 def test_the_phone_dials_out_on_the_line(
@@ -125,3 +128,8 @@ def test_the_phone_dials_out_on_the_line(
         open_database(db).execute("SELECT caller, callee, end_reason FROM call_records").fetchall()
     )
     assert row == ("201", "5550100", "caller hung up")
+    # One grep for the gateway's Call-ID finds the switch's lines of the same call (README).
+    dialling = gateway.output.wait_for(re.compile(r"event=dialling .*call_id=\S+"), timeout=5)
+    leg = dialling.split("call_id=")[1].split()[0]
+    end = switch.wait_for(re.compile(rf"event=call_end .*b_call_id={re.escape(leg)} "), timeout=10)
+    assert "answered=True" in end
