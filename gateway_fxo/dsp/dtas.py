@@ -20,7 +20,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from gateway_fxo.dsp.levels import SAMPLE_RATE, Samples, dbm0_to_peak, dbm0_to_power
+from gateway_fxo.dsp.levels import (
+    SAMPLE_RATE,
+    Samples,
+    SampleSpan,
+    dbm0_to_peak,
+    dbm0_to_power,
+)
 from gateway_fxo.dsp.windows import SlidingWindows
 
 # EN 300 659-1 6.1.1: 2130 Hz and 2750 Hz (+-0.5 %; SIN 227 allows +-1.1 %), 100 ms +-10 ms
@@ -74,7 +80,7 @@ class DtasSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class DtasAlert:
+class DtasAlert(SampleSpan):
     """An alerting signal heard from `start` to `end` (samples in the pushed stream, end
     exclusive)."""
 
@@ -84,18 +90,6 @@ class DtasAlert:
     def __post_init__(self) -> None:
         if self.end < self.start:
             raise ValueError("an alert ends after it starts")
-
-    @property
-    def start_s(self) -> float:
-        return self.start / SAMPLE_RATE
-
-    @property
-    def end_s(self) -> float:
-        return self.end / SAMPLE_RATE
-
-    @property
-    def duration_s(self) -> float:
-        return (self.end - self.start) / SAMPLE_RATE
 
 
 @dataclass(slots=True)

@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from gateway_fxo.dsp.dtmf_generate import DTMF_COL_HZ, DTMF_KEYPAD, DTMF_ROW_HZ
 from gateway_fxo.dsp.goertzel import GoertzelBank
-from gateway_fxo.dsp.levels import SAMPLE_RATE, Samples, dbm0_to_power
+from gateway_fxo.dsp.levels import SAMPLE_RATE, Samples, SampleSpan, dbm0_to_power
 from gateway_fxo.dsp.windows import SlidingWindows
 
 WINDOW = 102  # 12.75 ms: resolves the 73 Hz spacing of the low group
@@ -50,7 +50,7 @@ class DtmfSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class DtmfDigit:
+class DtmfDigit(SampleSpan):
     """A key that was pressed: its sample range in the pushed stream (end exclusive)."""
 
     digit: str
@@ -60,18 +60,6 @@ class DtmfDigit:
     def __post_init__(self) -> None:
         if len(self.digit) != 1 or self.end < self.start:
             raise ValueError("a digit is one key over a non-negative span")
-
-    @property
-    def start_s(self) -> float:
-        return self.start / SAMPLE_RATE
-
-    @property
-    def end_s(self) -> float:
-        return self.end / SAMPLE_RATE
-
-    @property
-    def duration_s(self) -> float:
-        return (self.end - self.start) / SAMPLE_RATE
 
 
 class _Scorer:

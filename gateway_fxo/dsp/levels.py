@@ -67,3 +67,24 @@ def sine(frequency: float, count: int, *, peak: float, phase: float = 0.0) -> Sa
     """`count` samples of a sine wave at 8 kHz (a building block for generators)."""
     n = np.arange(count, dtype=np.float64)
     return peak * np.sin(2.0 * math.pi * frequency * n / SAMPLE_RATE + phase)
+
+
+class SampleSpan:
+    """A detection's ``start`` and ``end`` (samples at 8 kHz in the pushed stream, end
+    exclusive) read as seconds; mixed into the detectors' result records."""
+
+    __slots__ = ()
+    start: int
+    end: int
+
+    @property
+    def start_s(self) -> float:
+        return self.start / SAMPLE_RATE
+
+    @property
+    def end_s(self) -> float:
+        return self.end / SAMPLE_RATE
+
+    @property
+    def duration_s(self) -> float:
+        return (self.end - self.start) / SAMPLE_RATE
