@@ -2,10 +2,11 @@
 
 Each 20 ms window (every 10 ms) is fitted, by least squares, with the sines of each frequency set
 the country uses; a window is "on" for a set when the fit holds most of its energy, every tone
-of the set is present, and it is at least half as loud as the loudest fit of the last few
-seconds (so on/off edges are placed where the tone is half there, whatever the level). Runs of
-on and off are then matched against the plan's cadence: a cadenced tone is reported once two of
-its cycles have been seen, a continuous one (dial) once it has lasted long enough.
+of the set is present, and it is at least half as loud as the loudest window of its own burst
+(so on/off edges are placed where the tone is half there, whatever the level, and nothing heard
+before the burst, a louder tone or speech, raises the bar for it). Runs of on and off are then
+matched against the plan's cadence: a cadenced tone is reported once two of its cycles have been
+seen, a continuous one (dial) once it has lasted long enough.
 """
 
 from __future__ import annotations
@@ -137,7 +138,6 @@ HOP = 80
 MIN_SHARE = 0.7  # of a window's energy in the fitted tones
 MAX_COMPONENT_SPREAD_DB = 12.0  # between the tones of a pair
 MIN_LEVEL_DBM0 = -42.0  # of the fitted tones together
-PEAK_MEMORY_S = 8.0  # the "recent loudest" a window is compared with (longer than any pause)
 MIN_RUN = 2  # windows a change must last to count (glitches shorter are ignored)
 TOLERANCE = 0.12  # cadence: each period within 12 % of nominal ...
 TOLERANCE_S = 0.05  # ... or 50 ms, whichever is more
@@ -182,8 +182,10 @@ class ToneDetector:
             self._bases.append((basis, np.linalg.pinv(basis)))
         self._dial_min = [self._dial_threshold(p) for p in self.plans]
         self._windows = SlidingWindows(WINDOW, HOP)
-        self._peaks: deque[tuple[int, float]] = deque()  # (window index, power), decreasing
-        self._window_index = 0
+        # The burst being heard: its frequency set (-1: none) and loudest fit so far. Windows are
+        # compared with their own burst only, so nothing heard before it sets its threshold.
+        self._burst_set = -1
+        self._burst_peak = 0.0
         self._runs: deque[_Run] = deque(maxlen=24)
         self._current = _Run(state=-1, start=0, end=0)
         self._candidate = -1
@@ -191,7 +193,8 @@ class ToneDetector:
         self._candidate_start = 0
         self._active: int | None = None  # index into self.plans
         self._active_start = 0
-        self._active_end = 0  # end of the last segment that matched
+        self._active_segment_start = 0  # start of the last segment that matched
+        self._active_end = 0  # ... and its end
         self._active_phase = 0  # index in the cadence of the segment expected next
 
     def _dial_threshold(self, plan: TonePlan) -> float:
@@ -254,18 +257,22 @@ class ToneDetector:
             best_share = np.where(better, share, best_share)
         floor = dbm0_to_power(MIN_LEVEL_DBM0)
         states: list[int] = []
-        memory = round(PEAK_MEMORY_S * SAMPLE_RATE / HOP)
         for state, power in zip(best_state.tolist(), best_power.tolist(), strict=True):
-            index = self._window_index
-            self._window_index += 1
-            while self._peaks and self._peaks[0][0] <= index - memory:
-                self._peaks.popleft()
-            if state >= 0 and power >= floor:
-                while self._peaks and self._peaks[-1][1] <= power:
-                    self._peaks.pop()
-                self._peaks.append((index, power))
-            loud_enough = self._peaks and power >= 0.5 * self._peaks[0][1]
-            states.append(state if state >= 0 and power >= floor and loud_enough else -1)
+            if state < 0 or power < floor:
+                self._burst_set = -1
+                states.append(-1)
+                continue
+            if state != self._burst_set:
+                self._burst_set = state
+                self._burst_peak = power
+            self._burst_peak = max(self._burst_peak, power)
+            if power >= 0.5 * self._burst_peak:
+                states.append(state)
+            else:
+                # Half as loud as the burst so far: its end, or a step down to a quieter tone of
+                # the same frequencies, which starts its own burst (and reference) here.
+                self._burst_peak = power
+                states.append(-1)
         return states
 
     # --- runs and cadences --------------------------------------------------------------------
@@ -321,6 +328,7 @@ class ToneDetector:
             expected_on = self._active_phase % 2 == 0
             nominal = plan.cadence[self._active_phase % len(plan.cadence)]
             if on == expected_on and self._fits(end - start, nominal):
+                self._active_segment_start = start
                 self._active_end = end
                 self._active_phase += 1
                 return events
@@ -345,6 +353,7 @@ class ToneDetector:
                 ):
                     self._active = index
                     self._active_start = recent[0][1]
+                    self._active_segment_start = recent[-1][1]
                     self._active_end = recent[-1][2]
                     self._active_phase = rotation + count
                     return []
@@ -361,9 +370,25 @@ class ToneDetector:
         if plan.continuous:
             return []
         set_index = self._plan_set[self._active]
+        if run.state not in (-1, set_index) and self._continuous_plan(run, now) is not None:
+            # Another tone's run, long enough to be dial tone, fills this one's pause: a pause
+            # it takes up counts as over (dial tone after ringback is heard as soon as it is
+            # dial tone, not when ringback's 4 s pause has overrun).
+            event = self._event(self._active, self._active_start, self._active_end)
+            self._active = None
+            return [event, *self._continuous(run, now, final=False)]
         on = run.state == set_index
         if on != (self._active_phase % 2 == 0):
-            return []  # the run that ends the last matched segment; judged when it ends
+            # The last matched pause goes on through another tone's run (merged with it): it
+            # overruns like any pause, or that tone (dial tone, say) would never end this one.
+            nominal = plan.cadence[(self._active_phase - 1) % len(plan.cadence)]
+            pause = (now - self._active_segment_start) / SAMPLE_RATE
+            if on or pause <= nominal + _tolerance(nominal):
+                return []
+            stop = self._active_segment_start + round(nominal * SAMPLE_RATE)
+            event = self._event(self._active, self._active_start, stop)
+            self._active = None
+            return [event]
         nominal = plan.cadence[self._active_phase % len(plan.cadence)]
         if (now - max(run.start, self._active_end)) / SAMPLE_RATE <= nominal + _tolerance(nominal):
             return []
@@ -374,16 +399,24 @@ class ToneDetector:
         return [event]
 
     def _continuous(self, run: _Run, now: int, *, final: bool) -> list[ToneEvent]:
+        index = self._continuous_plan(run, now)
+        if index is None:
+            return []
+        if final:
+            return [self._event(index, run.start, now)]
+        self._active = index
+        self._active_start = run.start
+        self._active_end = now
+        return []
+
+    def _continuous_plan(self, run: _Run, now: int) -> int | None:
+        """The continuous tone (dial) this run has become by `now`, if any."""
         for index, plan in enumerate(self.plans):
             if not plan.continuous or self._plan_set[index] != run.state:
                 continue
             if (now - run.start) / SAMPLE_RATE >= self._dial_min[index]:
-                if final:
-                    return [self._event(index, run.start, now)]
-                self._active = index
-                self._active_start = run.start
-                self._active_end = now
-        return []
+                return index
+        return None
 
     @staticmethod
     def _fits(length: int, nominal: float) -> bool:
