@@ -1,6 +1,7 @@
 """baresip (Debian's baresip 1.0) as a real softphone in tests, driven over ctrl_tcp.
 
-Each phone gets its own config folder, SIP and RTP ports on 127.0.0.1, a WAV file it plays
+Each phone gets its own config folder, SIP and RTP ports on 127.0.0.1 (or a namespace's address),
+a WAV file it plays
 as its microphone (aufile) and a folder where sndfile records what it sent and received.
 Events (CALL_ESTABLISHED, CALL_CLOSED...) are read from the control socket; nothing sleeps.
 """
@@ -34,19 +35,24 @@ class BaresipPhone:
         ctrl_port: int,
         rtp_ports: tuple[int, int],
         source_wav: Path,
+        host: str = "127.0.0.1",
+        prefix: tuple[str, ...] = (),
     ) -> None:
+        """``host``: the address the phone listens and sends from; ``prefix``: a command run in
+        front of baresip (``ip netns exec NAME`` puts it in a network namespace)."""
         self.folder = folder
         self.user = user
         self.recordings = folder / "rec"
         self.recordings.mkdir(parents=True, exist_ok=True)
         self.ctrl_port = ctrl_port
+        self.host = host
         (folder / "config").write_text(
             "\n".join(
                 [
                     "poll_method epoll",
-                    f"sip_listen 127.0.0.1:{sip_port}",
+                    f"sip_listen {host}:{sip_port}",
                     "sip_transports udp",
-                    "net_interface 127.0.0.1",
+                    f"net_interface {host}",
                     "audio_player alsa,null",
                     f"audio_source aufile,{source_wav}",
                     "audio_alert alsa,null",
@@ -59,7 +65,7 @@ class BaresipPhone:
                     "module_app account.so",
                     "module_app menu.so",
                     "module_app ctrl_tcp.so",
-                    f"ctrl_tcp_listen 127.0.0.1:{ctrl_port}",
+                    f"ctrl_tcp_listen {host}:{ctrl_port}",
                     f"snd_path {self.recordings}",
                     "",
                 ]
@@ -73,7 +79,7 @@ class BaresipPhone:
         self._log = self.log_path.open("w")
         # -s: the SIP trace goes to the log, so the test can read the SDP the phone received.
         self.proc = subprocess.Popen(
-            [baresip, "-f", str(folder), "-s", "-t", "120"],
+            [*prefix, baresip, "-f", str(folder), "-s", "-t", "120"],
             cwd=folder, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )  # fmt: skip
         self.events: list[dict[str, Any]] = []
@@ -84,7 +90,7 @@ class BaresipPhone:
         deadline = time.monotonic() + 15
         while True:
             try:
-                return socket.create_connection(("127.0.0.1", self.ctrl_port), timeout=1)
+                return socket.create_connection((self.host, self.ctrl_port), timeout=1)
             except OSError:
                 if time.monotonic() > deadline or self.proc.poll() is not None:
                     raise AssertionError(f"baresip did not start: {self.log()[-2000:]}") from None
