@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pbx.calls.service import CALL_METHODS, CallPolicy, CallService
 from pbx.clock import Clock, SystemClock
 from pbx.config import Settings
+from pbx.event_loop import tune_gc
 from pbx.media.endpoint import MediaRelay
 from pbx.randomness import RandomPool
 from pbx.registrar.service import RegistrarService
@@ -184,6 +185,7 @@ async def run_switch(settings: Settings, *, ready: Callable[[ListeningAddresses]
     """Run the switch until SIGINT or SIGTERM, then stop cleanly."""
     switch = Switch(settings)
     addresses = await switch.start()
+    tune_gc()
     ready(addresses)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
