@@ -3,7 +3,9 @@
 Pure. The caller's offer becomes a new offer to the callee naming the relay's leg-b address;
 the callee's answer becomes the answer to the caller naming leg a. When the two phones share
 no G.711 law, each side keeps its own and the relay transcodes (both laws are offered to the
-callee so this rarely happens). What each relay leg must do is returned alongside. A caller
+callee so this rarely happens). G.722 (wideband) is offered on when the caller offers it and
+carried as it is when both phones take it; it is never transcoded, so a call is G.722 on both
+legs or G.711 on both. What each relay leg must do is returned alongside. A caller
 that sends no offer (a late offer) gets the switch's offer in the 200 and answers in its ACK.
 """
 
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from pbx.media.offer_answer import answer_for, make_offer
 from pbx.sip.errors import SipError
 from pbx.sip.sdp import (
+    G722,
     PCMA,
     PCMU,
     TELEPHONE_EVENT,
@@ -24,6 +27,8 @@ from pbx.sip.sdp import (
 )
 
 G711 = (PCMU, PCMA)
+CARRIED = (G722, PCMU, PCMA)
+"""What the relay carries: G.722 as it is, G.711 either law (transcoded between the laws)."""
 
 
 class NoCommonMedia(SipError):
@@ -53,6 +58,10 @@ def audio_of(sdp: SessionDescription) -> MediaDescription:
 
 def _g711(codecs: tuple[Codec, ...]) -> list[Codec]:
     return [c for c in codecs if any(c.same_format(g) for g in G711)]
+
+
+def _carried(codecs: tuple[Codec, ...]) -> list[Codec]:
+    return [c for c in codecs if any(c.same_format(g) for g in CARRIED)]
 
 
 def _remote(sdp: SessionDescription, media: MediaDescription) -> tuple[str, int] | None:
@@ -89,16 +98,16 @@ def offer_to_callee(
     session_id: str,
     version: int,
 ) -> SessionDescription:
-    """The caller's audio codecs we can carry, then the other G.711 law (for transcoding)."""
+    """The caller's audio codecs we can carry, in its order, then the other G.711 law (for
+    transcoding) when it offered G.711 at all."""
     media = audio_of(offer)
-    codecs = _g711(media.codecs)
+    codecs = _carried(media.codecs)
     if not codecs:
         raise NoCommonMedia()
     # Static payload types keep their numbers; dynamic ones are ours to choose anyway.
-    offered = [next(g for g in G711 if c.same_format(g)) for c in codecs]
-    for law in G711:
-        if law not in offered:
-            offered.append(law)
+    offered = list(dict.fromkeys(next(g for g in CARRIED if c.same_format(g)) for c in codecs))
+    if any(c in G711 for c in offered):
+        offered += [law for law in G711 if law not in offered]
     direction = offer.direction_of(media)
     connection = offer.connection_of(media)
     if connection is not None and connection.is_hold:
@@ -127,14 +136,21 @@ def answer_to_caller(
     """The answer for the caller, and the relay settings for leg a (caller) and b (callee)."""
     caller_media = audio_of(offer)
     callee_media = audio_of(callee_answer)
-    callee_codecs = _g711(callee_media.codecs)
-    caller_codecs = _g711(caller_media.codecs)
+    callee_codecs = _carried(callee_media.codecs)
+    caller_codecs = _carried(caller_media.codecs)
     if not callee_codecs or not caller_codecs:
         raise NoCommonMedia()
     chosen = callee_codecs[0]
-    # The caller keeps the callee's law when it offered it; otherwise its own first (transcoded).
+    # The caller keeps the callee's codec when it offered it; otherwise its own first G.711
+    # law (transcoded). G.722 is never transcoded.
     same = [c for c in caller_codecs if c.same_format(chosen)]
-    caller_codec = same[0] if same else caller_codecs[0]
+    laws = _g711(tuple(caller_codecs))
+    if same:
+        caller_codec = same[0]
+    elif chosen.same_format(G722) or not laws:
+        raise NoCommonMedia()
+    else:
+        caller_codec = laws[0]
     callee_dtmf = _dtmf(callee_media.codecs)
     answer = answer_for(
         offer,

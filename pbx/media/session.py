@@ -19,10 +19,12 @@ Rules, in the order a packet meets them:
    arrives before the far leg has either is counted as dropped.
 3. **Payload type**: G.711 (the leg's negotiated audio type, or the static 0 = PCMU and
    8 = PCMA of RFC 3551 Table 4) goes out as the far leg's audio type, transcoded with the
-   G.711 tables when the encodings differ. Telephone-events (RFC 4733) go out with the far
-   leg's telephone-event type; when the far leg did not negotiate telephone-event they are
-   dropped (counted) — the digits are lost on that call until the signalling offers another
-   way (SIP INFO, in-band tones). Anything else (comfort noise, PT 13...) passes unchanged.
+   G.711 tables when the encodings differ. G.722 (wideband) is carried, not transcoded: the
+   signalling puts it on both legs or on neither, and the relay only renumbers its type.
+   Telephone-events (RFC 4733) go out with the far leg's telephone-event type; when the far
+   leg did not negotiate telephone-event they are dropped (counted) — the digits are lost on
+   that call until the signalling offers another way (SIP INFO, in-band tones). Anything else
+   (comfort noise, PT 13...) passes unchanged.
 4. **One stream out** (RFC 3550 §8.2, §5.1): when the inbound SSRC changes (a phone restarts
    its stream after hold or a re-INVITE), the far end still sees the first SSRC with sequence
    numbers and timestamps that carry on from the last packet (timestamps advanced by the time
@@ -70,6 +72,9 @@ CLOCK_RATE = 8000
 """G.711 and its telephone-events tick at 8 kHz (RFC 3551 §4.5.14, RFC 4733 §2.1)."""
 
 STATIC_G711: dict[int, str] = {0: "PCMU", 8: "PCMA"}
+G711_ENCODINGS = frozenset(STATIC_G711.values())
+CARRIED_ENCODINGS = ("PCMU", "PCMA", "G722")
+"""What a leg may use: G.711 either law (transcoded between them) and G.722 (carried)."""
 """RFC 3551 Table 4: static payload types of G.711."""
 
 _SEQ_TS = struct.Struct("!HI")
@@ -244,10 +249,17 @@ class _Path:
         """Rule 3 as a table indexed by payload type, rebuilt when either leg's SDP changes."""
         inbound, outbound = self.inbound, self.outbound
         plan: list[_Action] = [None] * 128
-        sources = dict(STATIC_G711)
+        g711_out = outbound.encoding in G711_ENCODINGS
+        sources = dict(STATIC_G711) if g711_out else {}
         sources[inbound.audio_pt] = inbound.encoding
         for pt, encoding in sources.items():
-            table = translation(encoding, outbound.encoding)
+            if g711_out and encoding in G711_ENCODINGS:
+                table = translation(encoding, outbound.encoding)
+            elif encoding == outbound.encoding:
+                table = None  # G.722 both ways: carried as it is
+            else:
+                plan[pt] = _DROP  # G.722 one side, G.711 the other: the SDP never agrees this
+                continue
             if table is not None or pt != outbound.audio_pt:
                 plan[pt] = (outbound.audio_pt, table)
         if inbound.dtmf_pt is not None:
@@ -403,7 +415,8 @@ class RelaySession:
             raise ValueError(f"audio payload type {audio_pt} is not 0-127")
         if dtmf_pt is not None and (not 0 <= dtmf_pt <= 127 or dtmf_pt == audio_pt):
             raise ValueError(f"telephone-event payload type {dtmf_pt} is not usable")
-        translation(encoding, "PCMU")  # raises ValueError for anything but PCMU/PCMA
+        if encoding.upper() not in CARRIED_ENCODINGS:
+            raise ValueError(f"the relay carries {', '.join(CARRIED_ENCODINGS)}, not {encoding}")
         remote = _usable(remote)
         if remote is None:
             remote, rtcp_remote = state.remote, _usable(rtcp_remote) or state.rtcp_remote

@@ -28,9 +28,11 @@ from tests.support.tools import require_tool
 RTP_RANGE = (32000, 32199)
 
 
-def tone(path: Path, sox: str, hz: int, seconds: float, volume: float = 0.5) -> Path:
+def tone(
+    path: Path, sox: str, hz: int, seconds: float, volume: float = 0.5, rate: int = 8000
+) -> Path:
     subprocess.run(
-        [sox, "-n", "-r", "8000", "-c", "1", "-b", "16", str(path), "synth", str(seconds),
+        [sox, "-n", "-r", str(rate), "-c", "1", "-b", "16", str(path), "synth", str(seconds),
          "sine", str(hz), "vol", str(volume)],
         check=True, timeout=30,
     )  # fmt: skip
@@ -70,7 +72,11 @@ def office(tmp_path: Path) -> Iterator[tuple[SwitchProcess, Path, dict[str, str]
 
 
 def phones(
-    tmp_path: Path, process: SwitchProcess, passwords: dict[str, str], seconds: dict[str, float]
+    tmp_path: Path,
+    process: SwitchProcess,
+    passwords: dict[str, str],
+    seconds: dict[str, float],
+    codecs: tuple[str, ...] = ("g711",),
 ) -> tuple[BaresipPhone, BaresipPhone]:
     baresip = require_tool("baresip", "baresip")
     sox = require_tool("sox", "sox")
@@ -83,7 +89,9 @@ def phones(
                 baresip, folder, user=user, password=passwords[user],
                 switch=("127.0.0.1", process.port), sip_port=free_port(), ctrl_port=free_port(),
                 rtp_ports=(rtp, rtp + 99),
-                source_wav=tone(folder / "mic.wav", sox, hz, seconds[user]),
+                source_wav=tone(folder / "mic.wav", sox, hz, seconds[user],
+                                rate=16000 if codecs[0] == "g722" else 8000),  # the codec's rate
+                codecs=codecs,
             )
         )  # fmt: skip
     return made[0], made[1]
@@ -93,9 +101,10 @@ def talk(
     tmp_path: Path,
     office: tuple[SwitchProcess, Path, dict[str, str]],
     seconds: dict[str, float],
+    codecs: tuple[str, ...] = ("g711",),
 ) -> tuple[BaresipPhone, BaresipPhone, list[Any]]:
     process, db, passwords = office
-    caller, callee = phones(tmp_path, process, passwords, seconds)
+    caller, callee = phones(tmp_path, process, passwords, seconds, codecs)
     try:
         for user in ("201", "202"):
             registered = re.compile(rf"event=registered aor={user} ")
@@ -153,4 +162,16 @@ def test_two_softphones_talk_and_the_caller_hangs_up(
     caller, callee, rows = talk(tmp_path, office, {"201": 4.0, "202": 20.0})
     [(src, dst, reason, answered, *_)] = rows
     assert (src, dst, reason, answered) == ("201", "202", "caller hung up", 1)
+    check_audio_and_relay(caller, callee, office[0], 4.0)
+
+
+def test_two_hd_softphones_talk_in_g722_carried_through_the_relay(
+    tmp_path: Path, office: tuple[SwitchProcess, Path, dict[str, str]]
+) -> None:
+    caller, callee, rows = talk(tmp_path, office, {"201": 4.0, "202": 20.0}, ("g722", "g711"))
+    [(src, dst, reason, answered, codec_a, codec_b, _)] = rows
+    assert (src, dst, reason, answered) == ("201", "202", "caller hung up", 1)
+    assert (codec_a, codec_b) == ("G722", "G722")  # wideband end to end, not transcoded
+    for phone in (caller, callee):
+        assert re.search(r"m=audio \d+ RTP/AVP 9[ \r]", phone.log()), phone.user
     check_audio_and_relay(caller, callee, office[0], 4.0)

@@ -37,9 +37,11 @@ class BaresipPhone:
         source_wav: Path,
         host: str = "127.0.0.1",
         prefix: tuple[str, ...] = (),
+        codecs: tuple[str, ...] = ("g711",),
     ) -> None:
         """``host``: the address the phone listens and sends from; ``prefix``: a command run in
-        front of baresip (``ip netns exec NAME`` puts it in a network namespace)."""
+        front of baresip (``ip netns exec NAME`` puts it in a network namespace); ``codecs``:
+        baresip's codec modules in order of preference (``g722``, ``g711``)."""
         self.folder = folder
         self.user = user
         self.recordings = folder / "rec"
@@ -58,7 +60,7 @@ class BaresipPhone:
                     "audio_alert alsa,null",
                     f"rtp_ports {rtp_ports[0]}-{rtp_ports[1]}",
                     "module_path /usr/lib/baresip/modules",
-                    "module g711.so",
+                    *(f"module {codec}.so" for codec in codecs),
                     "module aufile.so",
                     "module sndfile.so",
                     "module alsa.so",

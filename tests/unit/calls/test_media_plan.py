@@ -114,3 +114,38 @@ def test_a_late_answer_with_nothing_we_offered_is_refused() -> None:
             sdp("10.0.0.9", 5000, "9", "9 G722/8000"),
             address="192.0.2.1", port=30000, session_id="7", version=1,
         )  # fmt: skip
+
+
+HD = sdp("10.0.0.5", 4000, "9 0 8 101", "9 G722/8000", "0 PCMU/8000", "8 PCMA/8000",
+         "101 telephone-event/8000")  # fmt: skip
+
+
+def test_g722_is_offered_on_in_the_callers_order_and_carried_when_both_take_it() -> None:
+    offer = offer_to_callee(HD, address="192.0.2.1", port=30002, session_id="7", version=1)
+    names = [c.encoding_name for c in audio_of(offer).codecs]
+    assert names == ["G722", "PCMU", "PCMA", "telephone-event"]
+    bob = sdp("10.0.0.9", 5000, "9 101", "9 G722/8000", "101 telephone-event/8000")
+    answer, leg_a, leg_b = answer_to_caller(
+        HD, bob, address="192.0.2.1", port=30000, session_id="7", version=1
+    )
+    assert [c.encoding_name for c in audio_of(answer).codecs] == ["G722", "telephone-event"]
+    assert (leg_a.encoding, leg_a.audio_pt, leg_b.encoding, leg_b.audio_pt) == (
+        "G722", 9, "G722", 9,
+    )  # fmt: skip
+
+
+def test_a_narrowband_callee_gets_the_call_in_g711_and_g722_is_never_transcoded() -> None:
+    bob = sdp("10.0.0.9", 5000, "8", "8 PCMA/8000")
+    answer, leg_a, leg_b = answer_to_caller(
+        HD, bob, address="192.0.2.1", port=30000, session_id="7", version=1
+    )
+    assert (leg_a.encoding, leg_b.encoding) == ("PCMA", "PCMA")
+    assert [c.encoding_name for c in audio_of(answer).codecs] == ["PCMA"]
+    # A caller that only has G.722: offered G.722 alone (no law to transcode to), and a
+    # callee answering G.711 anyway cannot be served.
+    hd_only = sdp("10.0.0.5", 4000, "9", "9 G722/8000")
+    offer = offer_to_callee(hd_only, address="192.0.2.1", port=30002, session_id="7", version=1)
+    assert [c.encoding_name for c in audio_of(offer).codecs] == ["G722", "telephone-event"]
+    with pytest.raises(NoCommonMedia):
+        answer_to_caller(hd_only, bob, address="192.0.2.1", port=30000, session_id="7",
+                         version=1)  # fmt: skip

@@ -218,6 +218,24 @@ def test_pcmu_to_pcma_is_transcoded_and_relabelled() -> None:
     assert stats["a"].transcoded == 1 and stats["b"].transcoded == 1
 
 
+def test_g722_is_carried_untouched_and_only_renumbered() -> None:
+    session = call(a=("G722", 9, 101), b=("G722", 9, 101))
+    data = rtp(pt=9, payload=bytes(range(160)), marker=True)
+    assert one(session.receive("a", data, PHONE_A, 0)).data == data  # no table for G.722
+    dynamic = call(a=("G722", 9, None), b=("G722", 109, None))  # a phone may name it otherwise
+    packet = parsed(one(dynamic.receive("a", data, PHONE_A, 0)))
+    assert packet.payload_type == 109 and packet.payload == bytes(range(160))
+    assert session.stats()["a"].transcoded == 0
+
+
+def test_g711_on_a_g722_leg_is_dropped_not_mislabelled() -> None:
+    """The SDP never pairs G.722 with G.711 (there is no transcoding between them); a phone
+    that sends PCMU anyway must not reach the far phone labelled as G.722."""
+    session = call(a=("PCMU", 0, None), b=("G722", 9, None))
+    assert session.receive("a", rtp(pt=0), PHONE_A, 0) == []
+    assert session.stats()["a"].dropped == 1
+
+
 def test_transcoding_leaves_csrc_extension_and_padding_alone() -> None:
     session = call(b=("PCMA", 8, 101))
     extension = HeaderExtension(profile=0xBEDE, data=bytes.fromhex("10850000"))
@@ -445,7 +463,7 @@ def test_bad_updates_are_refused() -> None:
     bad: list[tuple[str, Address | None, int, str, int | None]] = [
         ("c", PHONE_A, 0, "PCMU", None),
         ("a", PHONE_A, 128, "PCMU", None),
-        ("a", PHONE_A, 0, "G722", None),
+        ("a", PHONE_A, 0, "OPUS", None),
         ("a", PHONE_A, 0, "PCMU", 0),
         ("a", PHONE_A, 0, "PCMU", 200),
     ]
