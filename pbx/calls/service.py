@@ -85,7 +85,7 @@ from pbx.store.extensions import (
     list_extensions,
 )
 from pbx.store.records import Binding
-from pbx.store.settings import get_setting
+from pbx.store.settings import get_setting, get_settings
 from pbx.transport.flow import Destination, Flow
 from pbx.transport.layer import TransportLayer
 from pbx.transport.response_routing import response_destination
@@ -123,6 +123,8 @@ class _Target:
     dial: str | None
     """Digits for the line gateway to dial, for a call out; None otherwise."""
     caller: str
+    from_line: bool = False
+    """The call comes in from the phone line (the caller is the line gateway)."""
 
 
 class CallService:
@@ -352,13 +354,15 @@ class CallService:
         return [b for b in self._location.bindings_of(aor) if reach(b) != local]
 
     def _line_plan(self) -> LinePlan:
-        db = self._db
-        blocked = get_setting(db, "blocked_prefixes")
+        found = get_settings(
+            self._db, "blocked_prefixes", "outside_prefix", "outbound_patterns", "line_country"
+        )
+        blocked = found.get("blocked_prefixes")
         return LinePlan(
-            outside_prefix=get_setting(db, "outside_prefix") or "9",
-            outbound_patterns=split_list(get_setting(db, "outbound_patterns") or ""),
+            outside_prefix=found.get("outside_prefix") or "9",
+            outbound_patterns=split_list(found.get("outbound_patterns") or ""),
             blocked_prefixes=DEFAULT_BLOCKED if blocked is None else split_list(blocked),
-            country=get_setting(db, "line_country") or "US",
+            country=found.get("line_country") or "US",
         )
 
     def _target(self, key: ServerTxKey, request: Request, caller: str) -> _Target | None:
@@ -373,7 +377,7 @@ class CallService:
                 self._respond(key, request, 480, "Temporarily Unavailable")
                 return None
             caller_id = request.from_.uri.user if isinstance(request.from_.uri, SipUri) else None
-            return _Target(",".join(numbers), bindings, None, caller_id or "unknown")
+            return _Target(",".join(numbers), bindings, None, caller_id or "unknown", True)
         uri = request.uri
         dialled = uri.user if isinstance(uri, SipUri) else None
         extension = get_extension(db, caller)
@@ -422,7 +426,7 @@ class CallService:
         call = Call(
             caller=target.caller,
             callee=callee,
-            via_line=target.dial is not None or is_line_account(self._db, caller),
+            via_line=target.dial is not None or target.from_line,
             dial=target.dial,
             a_invite=invite,
             a_key=key,

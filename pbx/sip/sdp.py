@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from pbx.sip.sdp_fields import (
     CN,
@@ -119,6 +119,8 @@ class MediaDescription:
     key: str | None = None
     attributes: tuple[Attribute, ...] = ()
     unknown_lines: tuple[str, ...] = ()
+    _codecs: tuple[Codec, ...] | None = field(default=None, init=False, repr=False, compare=False)
+    """`codecs`, worked out once: a call reads them a dozen times."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -141,9 +143,11 @@ class MediaDescription:
         A static payload type needs no rtpmap (RFC 3551 §6); a dynamic one without an rtpmap
         means nothing and is left out.
         """
-        if not self.is_rtp:
-            return ()
-        return codecs_of(self.formats, self.attributes)
+        if self._codecs is None:
+            codecs = codecs_of(self.formats, self.attributes) if self.is_rtp else ()
+            object.__setattr__(self, "_codecs", codecs)  # frozen: a cache, not a change
+            return codecs
+        return self._codecs
 
     @property
     def direction_attribute(self) -> Direction | None:

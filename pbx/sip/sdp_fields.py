@@ -407,17 +407,17 @@ def check_rtp_attributes(attributes: list[Attribute]) -> None:
     rtpmaps: dict[int, Codec] = {}
     for attr in attributes:
         name, value = attr.name.lower(), attr.value or ""
-        line = excerpt(f"a={attr}")
+        # (The excerpt is made only for an error: valid SDP is the hot path.)
         if name == "rtpmap":
             codec = parse_rtpmap(value)
             if codec is None:
-                raise parse_error(f"bad rtpmap {line}")
+                raise parse_error(f"bad rtpmap {excerpt(f'a={attr}')}")
             if rtpmaps.setdefault(codec.payload_type, codec) != codec:
                 raise parse_error(f"two rtpmaps for payload type {codec.payload_type}")
         elif name in ("ptime", "maxptime") and parse_ptime(value) is None:
-            raise parse_error(f"bad {name} {line}")
+            raise parse_error(f"bad {name} {excerpt(f'a={attr}')}")
         elif name == "rtcp" and parse_rtcp(value) is None:
-            raise parse_error(f"bad rtcp attribute {line}")
+            raise parse_error(f"bad rtcp attribute {excerpt(f'a={attr}')}")
 
 
 def parse_payload_type(fmt: str) -> int | None:

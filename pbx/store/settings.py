@@ -12,6 +12,13 @@ def get_setting(db: Database, key: str) -> str | None:
     return None if row is None else str(row[0])
 
 
+def get_settings(db: Database, *keys: str) -> dict[str, str]:
+    """Several settings in one query (those that are set; absent keys are left out)."""
+    marks = ", ".join("?" * len(keys))
+    rows = db.execute(f"SELECT key, value FROM settings WHERE key IN ({marks})", list(keys))
+    return {str(k): str(v) for k, v in rows.fetchall()}
+
+
 def set_setting(db: Database, key: str, value: str) -> None:
     db.execute(
         "INSERT INTO settings (key, value) VALUES (?, ?) "

@@ -9,7 +9,7 @@ import pytest
 
 from pbx.store.database import open_database
 from pbx.store.migrations import MIGRATIONS, apply_migrations
-from pbx.store.settings import nonce_secret, sip_realm
+from pbx.store.settings import get_settings, nonce_secret, set_setting, sip_realm
 
 
 def test_a_new_file_gets_the_schema_and_pragmas(tmp_path: Path) -> None:
@@ -95,3 +95,12 @@ def test_sigkill_mid_write_leaves_whole_batches_only(tmp_path: Path) -> None:
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     sizes = db.execute("SELECT count(*) FROM batches GROUP BY batch").fetchall()
     assert sizes and all(size == (50,) for size in sizes)
+
+
+def test_several_settings_come_back_in_one_query(tmp_path: Path) -> None:
+    db = open_database(tmp_path / "s.db")
+    set_setting(db, "outside_prefix", "0")
+    set_setting(db, "line_country", "UK")
+    found = get_settings(db, "outside_prefix", "line_country", "never_set")
+    assert found == {"outside_prefix": "0", "line_country": "UK"}
+    assert get_settings(db, "never_set") == {}
