@@ -256,6 +256,18 @@ class DigestAuthenticator:
         self._lifetime = nonce_lifetime
         self._tracker = NonceCountTracker(lifetime=nonce_lifetime, capacity=max_tracked_nonces)
         self._opaque = self._encode(self._mac(b"opaque", b"")[:12])
+        # Each challenge's text around its nonce, made once: only the nonce changes per 401.
+        marker = "N" * _NONCE_TEXT_LENGTH
+        self._challenge_text = [
+            _around(
+                DigestChallenge(
+                    realm=self._realm, nonce=marker, algorithm=algorithm, qop=("auth",),
+                    opaque=self._opaque,
+                ).to_header_value(),
+                marker,
+            )
+            for algorithm in self._algorithms
+        ]  # fmt: skip
         # An unknown user is verified against this, so it costs the same as a wrong password.
         self._dummy_ha1 = {
             base: self._mac(b"dummy-ha1", base.value.encode()).hex()[: base.hex_length]
@@ -320,8 +332,11 @@ class DigestAuthenticator:
         ]
 
     def challenge_values(self, *, now: float, salt: bytes, stale: bool = False) -> list[str]:
-        """``WWW-Authenticate``/``Proxy-Authenticate`` values, one header each, SHA-256 first."""
-        return [c.to_header_value() for c in self.challenges(now=now, salt=salt, stale=stale)]
+        """``WWW-Authenticate``/``Proxy-Authenticate`` values, one header each, SHA-256 first
+        (the text of :meth:`challenges`, from templates: this is every first REGISTER's cost)."""
+        nonce = self.make_nonce(now=now, salt=salt)
+        tail = ", stale=true" if stale else ""
+        return [f"{before}{nonce}{after}{tail}" for before, after in self._challenge_text]
 
     def verify(
         self,
@@ -378,3 +393,10 @@ class DigestAuthenticator:
         return self._tracker.record(
             nonce=credentials.nonce, issued_at=issued_at, nc=credentials.nonce_count, now=now
         )
+
+
+def _around(text: str, marker: str) -> tuple[str, str]:
+    before, found, after = text.partition(marker)
+    if not found or marker in after:
+        raise ValueError("the challenge template must hold its nonce marker once")
+    return before, after

@@ -415,6 +415,13 @@ class Via:
     def with_param(self, name: str, value: str | None) -> Via:
         return replace(self, params=set_param(self.params, name, value))
 
+    def with_params(self, *pairs: tuple[str, str | None]) -> Via:
+        """Several parameters set at once: one copy of the Via, not one per parameter."""
+        params = self.params
+        for name, value in pairs:
+            params = set_param(params, name, value)
+        return replace(self, params=params)
+
     def __str__(self) -> str:
         port = "" if self.port is None else f":{self.port}"
         return f"{self.protocol}/{self.transport} {self.host}{port}{format_params(self.params)}"

@@ -38,9 +38,10 @@ def stamp_received(request: Request, flow: Flow) -> Request:
     wants_rport = top.rport is True
     if not wants_rport and _same_ip(top.host_bare, source_host):
         return request
-    stamped = top.with_param("received", source_host)
     if wants_rport:
-        stamped = stamped.with_param("rport", str(source_port))
+        stamped = top.with_params(("received", source_host), ("rport", str(source_port)))
+    else:
+        stamped = top.with_param("received", source_host)
     return with_top_via(request, stamped)
 
 

@@ -323,6 +323,17 @@ def test_challenge_values_offer_sha256_first_then_md5_with_one_nonce() -> None:
     assert all(parse_challenge(v).stale for v in stale_values)
 
 
+@pytest.mark.parametrize("stale", [False, True])
+def test_challenge_text_from_templates_is_that_of_the_challenges(stale: bool) -> None:
+    for authenticator in (
+        make_authenticator(),
+        DigestAuthenticator(realm='N "q"', secret=SECRET, algorithms=[DigestAlgorithm.MD5]),
+    ):
+        built = authenticator.challenges(now=T0, salt=SALT, stale=stale)
+        values = authenticator.challenge_values(now=T0, salt=SALT, stale=stale)
+        assert values == [c.to_header_value() for c in built]
+
+
 def test_nonces_differ_by_salt_and_time_and_carry_their_issue_time() -> None:
     authenticator = make_authenticator()
     a = authenticator.make_nonce(now=T0, salt=SALT)
