@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from gateway_fxo.dsp.levels import SAMPLE_RATE, Samples, dbm0_to_peak, dbm0_to_power
+from gateway_fxo.dsp.levels import SAMPLE_RATE, Samples, SampleSpan, dbm0_to_peak, dbm0_to_power
 from gateway_fxo.dsp.windows import SlidingWindows
 
 DIAL = "dial"
@@ -116,21 +116,13 @@ def generate_tone(plan: TonePlan, seconds: float, *, level_dbm0: float = -13.0) 
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ToneEvent:
+class ToneEvent(SampleSpan):
     """A call-progress tone that was heard from `start` to `end` (samples, end exclusive)."""
 
     tone: str
     country: str
     start: int
     end: int
-
-    @property
-    def start_s(self) -> float:
-        return self.start / SAMPLE_RATE
-
-    @property
-    def end_s(self) -> float:
-        return self.end / SAMPLE_RATE
 
 
 WINDOW = 160
