@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import queue
 import re
+import signal
 import subprocess
 import threading
 from typing import IO
@@ -41,12 +42,14 @@ class LineReader:
                 return line
 
 
-def stop(proc: subprocess.Popen[str]) -> None:
-    """SIGTERM, then SIGKILL if it does not go within 10 s."""
+def stop(proc: subprocess.Popen[str], sig: int = signal.SIGTERM) -> int:
+    """``sig`` (SIGTERM by default), then SIGKILL if it does not go within 10 s; the exit
+    status."""
     if proc.poll() is None:
-        proc.terminate()
+        proc.send_signal(sig)
     try:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=10)
+    return proc.returncode

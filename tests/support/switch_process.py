@@ -17,6 +17,8 @@ import threading
 from pathlib import Path
 from types import TracebackType
 
+from tests.support.processes import stop
+
 _LISTENING_RE = re.compile(r"listening on udp/tcp (\S+):(\d+)")
 
 
@@ -83,14 +85,7 @@ class SwitchProcess:
     def stop(self, sig: int = signal.SIGTERM) -> int:
         """Send ``sig`` (SIGTERM by default), then wait; returns the exit status."""
         assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        return self.proc.returncode
+        return stop(self.proc, sig)
 
     def __exit__(
         self,

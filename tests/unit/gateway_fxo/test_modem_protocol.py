@@ -35,6 +35,7 @@ from gateway_fxo.line import (
     RingStart,
     RingStop,
 )
+from tests.support.fake_modem import VSM_CONEXANT
 
 # --- shielding -------------------------------------------------------------------------------
 
@@ -130,32 +131,22 @@ def test_unsolicited_reports() -> None:
 
 # --- +VSM ------------------------------------------------------------------------------------
 
-CONEXANT = [
-    '1,"UNSIGNED PCM",8,0,(7200,8000,11025),(0),(0)',
-    '128,"8-BIT LINEAR",8,0,(7200,8000,11025),(0),(0)',
-    '129,"ADPCM",4,0,(7200,8000),(0),(0)',
-    '130,"UNSIGNED PCM",8,0,(7200,8000),(0),(0)',
-    '131,"ULAW",8,0,(7200,8000),(0),(0)',
-    '132,"ALAW",8,0,(7200,8000),(0),(0)',
-    '133,"LINEAR",16,0,(7200,8000),(0),(0)',
-]
-
 
 def test_vsm_list_parses_every_line() -> None:
-    formats = parse_vsm_formats(CONEXANT)
+    formats = parse_vsm_formats(VSM_CONEXANT)
     assert [f.cml for f in formats] == [1, 128, 129, 130, 131, 132, 133]
     assert formats[2].encoding is None  # ADPCM: we do not decode it
     assert formats[6].encoding == "linear16" and formats[6].supports_rate(8000)
 
 
 def test_choose_prefers_16_bit_linear() -> None:
-    chosen = choose_format(parse_vsm_formats(CONEXANT))
+    chosen = choose_format(parse_vsm_formats(VSM_CONEXANT))
     assert chosen.cml == 133
     assert select_format_command(chosen) == "AT+VSM=133,8000"
 
 
 def test_choose_ulaw_then_8_bit_linear() -> None:
-    without_linear16 = parse_vsm_formats(CONEXANT[:6])
+    without_linear16 = parse_vsm_formats(VSM_CONEXANT[:6])
     assert choose_format(without_linear16).encoding == "ulaw"
     rockwell = parse_vsm_formats(
         [
