@@ -87,6 +87,27 @@ def authorized(
     return phone.exchange(request(phone, method, to, extra=extra + auth, body=body))
 
 
+def answer(
+    bob: SipPhone, invite: Request, status: int = 200, *, body: bytes = SDP, tag: str = "bob0"
+) -> None:
+    """Bob answers ``invite`` (a 2xx or a 183) with SDP and his Contact."""
+    response = make_response(
+        invite, status, to_tag=tag, body=body,
+        headers=[("Contact", f"<sip:202@127.0.0.1:{bob.port}>"),
+                 ("Content-Type", "application/sdp")],
+    )  # fmt: skip
+    bob.sock.sendto(bytes(response), bob.switch)
+
+
+def final_response(alice: SipPhone) -> Response:
+    """The next final response Alice gets (provisionals before it are skipped)."""
+    answered = alice.receive(5)
+    while isinstance(answered, Response) and answered.status < 200:
+        answered = alice.receive(5)
+    assert isinstance(answered, Response), answered
+    return answered
+
+
 def test_message_is_proxied_to_the_callee(switch: SwitchProcess) -> None:
     alice = SipPhone("201", PASSWORDS["201"], ("127.0.0.1", switch.port))
     bob = SipPhone("202", PASSWORDS["202"], ("127.0.0.1", switch.port))
@@ -172,16 +193,8 @@ def test_a_leg_that_forgot_the_call_ends_it_at_the_session_refresh(tmp_path: Pat
             send_authorized(alice, "INVITE", "202", SDP)
             offer = bob.receive(5)
             assert isinstance(offer, Request) and offer.method == "INVITE"
-            ok = make_response(
-                offer, 200, to_tag="bob", body=SDP,
-                headers=[("Contact", f"<sip:202@127.0.0.1:{bob.port}>"),
-                         ("Content-Type", "application/sdp")],
-            )  # fmt: skip
-            bob.sock.sendto(bytes(ok), (host, port))
-            answered = alice.receive(5)
-            while isinstance(answered, Response) and answered.status < 200:
-                answered = alice.receive(5)
-            assert isinstance(answered, Response) and answered.status == 200
+            answer(bob, offer, tag="bob")
+            assert final_response(alice).status == 200
             # Bob now says he knows no such call: the refresh UPDATE gets 481.
             update = bob.receive(5)
             while isinstance(update, Request) and update.method == "ACK":
@@ -216,16 +229,8 @@ def _answered_call(
         ringing = make_response(invite, 180, to_tag=f"bob{n}")
         bob.sock.sendto(bytes(ringing), (host, port))  # ringing: a CANCEL may follow (§9.1)
     winner = bobs[0]
-    ok = make_response(
-        invites[0], 200, to_tag="bob0", body=SDP,
-        headers=[("Contact", f"<sip:202@127.0.0.1:{winner.port}>"),
-                 ("Content-Type", "application/sdp")],
-    )  # fmt: skip
-    winner.sock.sendto(bytes(ok), (host, port))
-    answered = alice.receive(5)
-    while isinstance(answered, Response) and answered.status < 200:
-        answered = alice.receive(5)
-    assert isinstance(answered, Response) and answered.status == 200
+    answer(winner, invites[0])
+    assert final_response(alice).status == 200
     return invites[0], winner, invites[1:]
 
 
@@ -278,9 +283,9 @@ def test_info_and_update_cross_to_the_other_leg(switch: SwitchProcess) -> None:
         assert crossed.body == b"Signal=5\r\nDuration=160\r\n"
         assert crossed.call_id == "sig-INVITE-201@test"  # Alice's own dialog
         alice.sock.sendto(bytes(make_response(crossed, 200)), (host, port))
-        answer = bob.receive(5)
-        assert isinstance(answer, Response) and answer.status == 200
-        assert answer.cseq.method == "INFO"
+        reply = bob.receive(5)
+        assert isinstance(reply, Response) and reply.status == 200
+        assert reply.cseq.method == "INFO"
     finally:
         alice.close()
         bob.close()
@@ -291,7 +296,6 @@ def _late_offer_call(
 ) -> tuple[Request, Response, SessionDescription]:
     """Alice sends an INVITE without SDP; Bob answers the switch's offer with PCMA on his own
     socket's port. Returns the INVITE Bob got, Alice's 200 and the offer it carries."""
-    host, port = alice.switch
     send_authorized(alice, "INVITE", "202")
     invite = bob.receive(5)
     assert isinstance(invite, Request) and invite.method == "INVITE"
@@ -302,12 +306,7 @@ def _late_offer_call(
         f"m=audio {bob.port} RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\n"
         f"a=rtpmap:101 telephone-event/8000\r\n"
     ).encode()
-    ok = make_response(
-        invite, 200, to_tag="bob0", body=answer_b,
-        headers=[("Contact", f"<sip:202@127.0.0.1:{bob.port}>"),
-                 ("Content-Type", "application/sdp")],
-    )  # fmt: skip
-    bob.sock.sendto(bytes(ok), (host, port))
+    answer(bob, invite, body=answer_b)
     answered = alice.receive(5)
     while isinstance(answered, Response) and answered.status < 200:
         assert not answered.body  # no offer in an unreliable provisional
@@ -318,7 +317,6 @@ def _late_offer_call(
 
 
 def _ack(alice: SipPhone, ok: Response, body: bytes = b"") -> bytes:
-    host, port = alice.switch
     contact = ok.headers.get("contact")
     assert contact is not None
     target = contact.strip("<>").split(">")[0]
@@ -410,16 +408,9 @@ def test_session_timers_are_agreed_with_a_phone_that_asks_and_too_short_is_422(
         invite = bob.receive(5)
         while not (isinstance(invite, Request) and invite.method == "INVITE"):
             invite = bob.receive(5)
-        ok = make_response(
-            invite, 200, to_tag="bob0", body=SDP,
-            headers=[("Contact", f"<sip:202@127.0.0.1:{bob.port}>"),
-                     ("Content-Type", "application/sdp")],
-        )  # fmt: skip
-        bob.sock.sendto(bytes(ok), bob.switch)
-        answered = alice.receive(5)
-        while isinstance(answered, Response) and answered.status < 200:
-            answered = alice.receive(5)
-        assert isinstance(answered, Response) and answered.status == 200, answered
+        answer(bob, invite)
+        answered = final_response(alice)
+        assert answered.status == 200, answered
         assert answered.headers.get("session-expires") == "1800;refresher=uac"
         assert "timer" in answered.option_tags("require")
     finally:
@@ -463,12 +454,7 @@ def test_a_reliable_180_to_the_caller_is_resent_until_its_prack(switch: SwitchPr
         assert _prack(alice, seen[0], f"7 {cseq} INVITE", 1).status == 481  # §4: no such RSeq
         assert _prack(alice, seen[0], f"1 {cseq} INVITE", 2).status == 200
         # Acknowledged: no more 180s; the next thing Alice gets is the answer.
-        ok = make_response(
-            invite, 200, to_tag="bob0", body=SDP,
-            headers=[("Contact", f"<sip:202@127.0.0.1:{bob.port}>"),
-                     ("Content-Type", "application/sdp")],
-        )  # fmt: skip
-        bob.sock.sendto(bytes(ok), bob.switch)
+        answer(bob, invite)
         answered = alice.receive(5)
         assert isinstance(answered, Response) and answered.status == 200, answered
     finally:
@@ -484,15 +470,12 @@ def test_the_200_waits_for_the_prack_of_a_reliable_183_with_sdp(switch: SwitchPr
         send_authorized(alice, "INVITE", "202", SDP, extra="Require: 100rel\r\n")
         invite = bob.receive(5)
         assert isinstance(invite, Request) and invite.method == "INVITE"
-        sdp = [("Contact", f"<sip:202@127.0.0.1:{bob.port}>"), ("Content-Type", "application/sdp")]
-        early = make_response(invite, 183, to_tag="bob0", body=SDP, headers=sdp)
-        ok = make_response(invite, 200, to_tag="bob0", body=SDP, headers=sdp)
-        bob.sock.sendto(bytes(early), bob.switch)
+        answer(bob, invite, 183)
         first = alice.receive(5)
         while not (isinstance(first, Response) and first.status == 183):
             first = alice.receive(5)
         assert first.body.startswith(b"v=0") and first.headers.get("rseq") == "1"
-        bob.sock.sendto(bytes(ok), bob.switch)  # Bob answers before Alice's PRACK
+        answer(bob, invite)  # Bob answers before Alice's PRACK
         # RFC 3262 §3: until the PRACK, Alice gets the 183 again but no 200.
         again = alice.receive(5)
         while not (isinstance(again, Response) and again.status == 183):
