@@ -112,8 +112,20 @@ def offer_to_callee(
     connection = offer.connection_of(media)
     if connection is not None and connection.is_hold:
         direction = Direction.of(sends=False, receives=direction.receives)
+    return _relay_offer(offered, address, port, session_id, version, direction)
+
+
+def _relay_offer(
+    codecs: list[Codec],
+    address: str,
+    port: int,
+    session_id: str,
+    version: int,
+    direction: Direction = Direction.SENDRECV,
+) -> SessionDescription:
+    """An offer naming a relay leg: ``codecs``, then telephone-event, from "switchboard"."""
     return make_offer(
-        codecs=offered,
+        codecs=codecs,
         address=address,
         port=port,
         session_id=session_id,
@@ -170,15 +182,7 @@ def answer_to_caller(
 def switch_offer(*, address: str, port: int, session_id: str, version: int) -> SessionDescription:
     """The switch's own offer to the callee when the caller sent none (a late offer, RFC 3261
     §13.2.1): both G.711 laws and telephone-event, so any phone can answer it."""
-    return make_offer(
-        codecs=list(G711),
-        address=address,
-        port=port,
-        session_id=session_id,
-        session_version=version,
-        telephone_event=TELEPHONE_EVENT,
-        username="switchboard",
-    )
+    return _relay_offer(list(G711), address, port, session_id, version)
 
 
 def offer_to_late_caller(
@@ -198,14 +202,8 @@ def offer_to_late_caller(
         raise NoCommonMedia()
     chosen = callee_codecs[0]
     law = next(g for g in G711 if chosen.same_format(g))
-    offer = make_offer(
-        codecs=[law, *(g for g in G711 if g is not law)],
-        address=address,
-        port=port,
-        session_id=session_id,
-        session_version=version,
-        telephone_event=TELEPHONE_EVENT,
-        username="switchboard",
+    offer = _relay_offer(
+        [law, *(g for g in G711 if g is not law)], address, port, session_id, version
     )
     leg_b = _leg(callee_answer, callee_media, chosen, callee_media.codecs)
     leg_a = LegMedia(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -628,30 +629,18 @@ class CallService:
             to_tag=call.a_tag,
             body=body,
         )
-        self._resend_1xx(call, call.a_unacked)
+        # RFC 3262 §3: T1 doubling, no ceiling.
+        self._resend_to_a(call, call.a_unacked, "rel1xx", self._no_prack, ceiling=math.inf)
 
-    def _resend_1xx(
-        self, call: Call, response: Response, interval: float = T1, waited: float = 0.0
-    ) -> None:
-        if waited >= 64 * T1:
-            # §3: no PRACK in 64*T1: the UAS SHOULD reject the INVITE with a 5xx.
-            self._clear_reliable(call)
-            if call.state is CallState.ANSWERED:  # the callee answered meanwhile: BYE it
-                self._respond(call.a_key, call.a_invite, 500, to_tag=call.a_tag)
-                call.final_status = 500
-                self._end(call, "no PRACK from caller", send_bye=True)
-            else:
-                self._fail(call, 500, "no PRACK from caller")
-            return
-
-        def again() -> None:
-            if call.a_unacked is not response or call.state is CallState.ENDED:
-                return
-            if not call.a_flow.reliable:
-                self._transport.send(response, response_destination(response.top_via, call.a_flow))
-            self._resend_1xx(call, response, interval * 2, waited + interval)
-
-        call.timers["rel1xx"] = asyncio.get_running_loop().call_later(interval, again)
+    def _no_prack(self, call: Call) -> None:
+        """§3: no PRACK in 64*T1: the UAS SHOULD reject the INVITE with a 5xx."""
+        self._clear_reliable(call)
+        if call.state is CallState.ANSWERED:  # the callee answered meanwhile: BYE it
+            self._respond(call.a_key, call.a_invite, 500, to_tag=call.a_tag)
+            call.final_status = 500
+            self._end(call, "no PRACK from caller", send_bye=True)
+        else:
+            self._fail(call, 500, "no PRACK from caller")
 
     def _prack_from_a(self, call: Call, key: ServerTxKey, request: Request) -> None:
         """§4: a PRACK acknowledging our outstanding reliable provisional gets 200 and lets
@@ -821,20 +810,41 @@ class CallService:
             branch.binding.contact,
         )
 
-    def _resend_2xx(
-        self, call: Call, ok: Response, timer: str, interval: float = T1, waited: float = 0.0
-    ) -> None:
+    def _resend_2xx(self, call: Call, ok: Response, timer: str) -> None:
         """§13.3.1.4: the UAS core resends its 2xx over UDP, T1 doubling up to T2, until the
         ACK stops it (``timer`` is cancelled); after 64*T1 without one the session ends."""
         if call.a_flow.reliable:
             return
+        self._resend_to_a(call, ok, timer, self._no_ack, ceiling=T2)
+
+    def _no_ack(self, call: Call) -> None:
+        self._end(call, "no ACK from caller", send_bye=True)
+
+    def _resend_to_a(
+        self,
+        call: Call,
+        response: Response,
+        timer: str,
+        give_up: Callable[[Call], None],
+        *,
+        ceiling: float,
+        interval: float = T1,
+        waited: float = 0.0,
+    ) -> None:
+        """Resend ``response`` to the caller (over UDP) every ``interval`` seconds, doubling up
+        to ``ceiling``, until ``timer`` is cancelled (what it waits for came); after 64*T1
+        without that, ``give_up``. The 2xx (ACK) and reliable 18x (PRACK) waits share it."""
         if waited >= 64 * T1:
-            self._end(call, "no ACK from caller", send_bye=True)
+            give_up(call)
             return
 
         def again() -> None:
-            self._transport.send(ok, response_destination(ok.top_via, call.a_flow))
-            self._resend_2xx(call, ok, timer, min(interval * 2, T2), waited + interval)
+            if not call.a_flow.reliable:
+                self._transport.send(response, response_destination(response.top_via, call.a_flow))
+            self._resend_to_a(
+                call, response, timer, give_up,
+                ceiling=ceiling, interval=min(interval * 2, ceiling), waited=waited + interval,
+            )  # fmt: skip
 
         call.timers[timer] = asyncio.get_running_loop().call_later(interval, again)
 
