@@ -3,7 +3,6 @@ takes screenshots at desktop and phone width, and draws a provisioning QR code t
 
 from __future__ import annotations
 
-import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.browser import SCREENSHOT_DIR, browser_page, save_screenshot
-from tests.support.tools import require_tool
+from tests.support.tools import require_tool, scan_qr
 from webadmin.provisioning import SipAccount, SipServer, qr_payload, qr_svg
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(180)]
@@ -110,13 +109,7 @@ def test_a_provisioning_qr_code_drawn_by_chromium_scans(tmp_path: Path) -> None:
     with serve(page_with_qr(payload)) as url, browser_page(viewport_width=375) as page:
         page.goto(url)
         page.locator(".qr svg").screenshot(path=str(image))
-    result = subprocess.run(
-        [zbarimg, "--quiet", "--raw", "-Sdisable", "-Sqrcode.enable", str(image)],
-        capture_output=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr.decode(errors="replace")
-    assert result.stdout.decode("utf-8").removesuffix("\n") == payload
+    assert scan_qr(zbarimg, image) == payload
 
 
 def test_an_uncaught_script_error_fails_the_test() -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -21,3 +23,14 @@ def require_tool(name: str, package: str) -> str:
     if os.environ.get("SWITCHBOARD_REQUIRE_TOOLS") == "1":
         pytest.fail(message + " and SWITCHBOARD_REQUIRE_TOOLS=1", pytrace=False)
     pytest.skip(message)
+
+
+def scan_qr(zbarimg: str, image: Path) -> str:
+    """The text of the one QR code in ``image``, read by zbarimg (zbar-tools)."""
+    result = subprocess.run(
+        [zbarimg, "--quiet", "--raw", "-Sdisable", "-Sqrcode.enable", str(image)],
+        capture_output=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    return result.stdout.decode("utf-8").removesuffix("\n")
