@@ -79,6 +79,10 @@ def parse_networks_text(text: str) -> str:
 
 
 DIGEST_ALGORITHMS = ("SHA-256", "MD5")
+DEFAULT_DIGEST_ALGORITHMS = ("MD5",)
+"""MD5 alone by default: baresip 1.0, SIPp 3.6 and sipsak take the first challenge of a 401
+even when they cannot answer it, so a SHA-256-first offer locks them out (extensions that
+know their phone can do better choose SHA-256 for themselves)."""
 
 
 def parse_digest_algorithms(text: str) -> tuple[str, ...]:
@@ -110,7 +114,7 @@ class Settings:
     auth_failure_window: int = 60
     ban_seconds: int = 3600
     ban_allow: str = ""
-    digest_algorithms: tuple[str, ...] = DIGEST_ALGORITHMS
+    digest_algorithms: tuple[str, ...] = DEFAULT_DIGEST_ALGORITHMS
     media_address: str = ""
     ring_timeout: int = 60
     session_refresh: int = 900
