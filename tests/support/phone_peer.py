@@ -113,10 +113,11 @@ class PeerPhone(BaresipPhone):
                  seconds: float = 120.0, hz: int = PEER_TONE_HZ) -> None:  # fmt: skip
         baresip = require_tool("baresip", "baresip")
         folder.mkdir(parents=True, exist_ok=True)
-        self.sip_address = f"127.0.0.1:{free_port()}"
+        sip_port = free_port()
+        self.sip_address = f"127.0.0.1:{sip_port}"
         super().__init__(
             baresip, folder, user=user, password=office.passwords[user], switch=office.switch,
-            sip_port=int(self.sip_address.rsplit(":", 1)[1]), ctrl_port=free_port(), rtp_ports=rtp_ports,
+            sip_port=sip_port, ctrl_port=free_port(), rtp_ports=rtp_ports,
             source_wav=tone_wav(folder / "mic.wav", hz, seconds),
         )  # fmt: skip
         self._office = office
