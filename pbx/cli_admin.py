@@ -29,10 +29,12 @@ from pbx.store.extensions import (
     ExtensionError,
     add_extension,
     add_extensions,
+    check_digest_algorithms,
     generate_password,
     list_extensions,
     remove_extension,
     set_password,
+    update_extension,
 )
 from pbx.store.registrations import load_bindings
 
@@ -63,6 +65,16 @@ def _open(db_path: Path) -> Database:
         fail(f"cannot open {db_path}: {exc}")
 
 
+_DIGEST_OPTION = click.option(
+    "--digest",
+    default=None,
+    metavar="ALGORITHMS",
+    help="digest algorithms its phones are challenged with: MD5 (the default, every phone), "
+    "SHA-256,MD5 (SHA-256 first, for phones that skip what they cannot answer), SHA-256 "
+    "(phones known to answer it), or default (the box's digest_algorithms setting)",
+)
+
+
 @click.group()
 def ext() -> None:
     """Extensions: the numbers phones register as."""
@@ -77,15 +89,23 @@ def ext() -> None:
     is_flag=True,
     help="also keep the password itself, so the web admin can provision the phone with it",
 )
+@_DIGEST_OPTION
 @db_option
 def ext_add(
-    number: str, name: str, password: str | None, keep_password: bool, db_path: Path
+    number: str,
+    name: str,
+    password: str | None,
+    keep_password: bool,
+    digest: str | None,
+    db_path: Path,
 ) -> None:
     """Create an extension; prints a generated password once."""
     generated = password is None
     secret = generate_password() if password is None else password
     db = _open(db_path)
     try:
+        if digest is not None:
+            check_digest_algorithms(digest)  # before anything is made
         add_extension(
             db,
             number=number,
@@ -94,6 +114,8 @@ def ext_add(
             now=time.time(),
             keep_password=keep_password,
         )
+        if digest is not None:
+            update_extension(db, number, digest_algorithms=digest, now=time.time())
     except ExtensionError as exc:
         fail(str(exc))
     click.echo(f"extension {number} created")
@@ -101,6 +123,33 @@ def ext_add(
         click.echo(f"password: {secret}")
         if not keep_password:
             click.echo("(shown once: only a hash of it is stored)", err=True)
+
+
+@ext.command("set")
+@click.argument("number")
+@click.option("--name", default=None, help="display name shown on calls")
+@click.option("--outbound/--no-outbound", default=None, help="may call out through the phone line")
+@_DIGEST_OPTION
+@db_option
+def ext_set(
+    number: str, name: str | None, outbound: bool | None, digest: str | None, db_path: Path
+) -> None:
+    """Change an extension's name, outbound permission or digest algorithms."""
+    if name is None and outbound is None and digest is None:
+        fail("nothing to change: give --name, --outbound/--no-outbound or --digest")
+    db = _open(db_path)
+    try:
+        update_extension(
+            db,
+            number,
+            name=name,
+            outbound_allowed=outbound,
+            digest_algorithms=digest,
+            now=time.time(),
+        )
+    except ExtensionError as exc:
+        fail(str(exc))
+    click.echo(f"extension {number} changed")
 
 
 @ext.command("list")
@@ -120,6 +169,7 @@ def ext_list(as_json: bool, db_path: Path) -> None:
             "registered": counts.get(e.number, 0),
             "outbound_allowed": e.outbound_allowed,
             "auth_algorithm": e.last_auth_algorithm,
+            "digest_algorithms": ",".join(e.digest_algorithms) if e.digest_algorithms else None,
         }
         for e in list_extensions(db)
     ]
@@ -129,11 +179,11 @@ def ext_list(as_json: bool, db_path: Path) -> None:
     if not rows:
         click.echo("no extensions yet: pbx ext add 201 --name 'Reception'")
         return
-    click.echo(f"{'number':<8} {'name':<24} {'phones':>6}  auth")
+    click.echo(f"{'number':<8} {'name':<24} {'phones':>6}  {'challenged':<12} last auth")
     for row in rows:
         click.echo(
             f"{row['number']:<8} {row['name']:<24} {row['registered']:>6}  "
-            f"{row['auth_algorithm'] or '-'}"
+            f"{row['digest_algorithms'] or 'default':<12} {row['auth_algorithm'] or '-'}"
         )
 
 
