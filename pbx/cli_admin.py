@@ -29,7 +29,6 @@ from pbx.store.extensions import (
     ExtensionError,
     add_extension,
     add_extensions,
-    check_digest_algorithms,
     generate_password,
     list_extensions,
     remove_extension,
@@ -104,8 +103,6 @@ def ext_add(
     secret = generate_password() if password is None else password
     db = _open(db_path)
     try:
-        if digest is not None:
-            check_digest_algorithms(digest)  # before anything is made
         add_extension(
             db,
             number=number,
@@ -113,9 +110,8 @@ def ext_add(
             password=secret,
             now=time.time(),
             keep_password=keep_password,
+            digest_algorithms=digest,
         )
-        if digest is not None:
-            update_extension(db, number, digest_algorithms=digest, now=time.time())
     except ExtensionError as exc:
         fail(str(exc))
     click.echo(f"extension {number} created")

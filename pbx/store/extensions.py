@@ -124,21 +124,24 @@ def add_extension(
     password: str,
     now: float,
     keep_password: bool = False,
+    digest_algorithms: str | None = None,
 ) -> Extension:
     """Create an extension; ExtensionError (and no change) on bad input or a duplicate."""
     check_number(number)
     name = check_name(name)
     check_password(password)
+    offer = None if digest_algorithms is None else check_digest_algorithms(digest_algorithms)
     with write_transaction(db):
         if get_extension(db, number) is not None:
             raise ExtensionError(f"extension {number} already exists")
         md5, sha256 = _ha1s(number, sip_realm(db), password)
         db.execute(
             "INSERT INTO extensions (number, display_name, ha1_md5, ha1_sha256, "
-            "provisioning_password, outbound_allowed, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, 1, ?, ?)",
-            [number, name, md5, sha256, password if keep_password else None, now, now],
-        )
+            "provisioning_password, outbound_allowed, created_at, updated_at, digest_algorithms) "
+            "VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?)",
+            [number, name, md5, sha256, password if keep_password else None, now, now,
+             None if offer is None else ",".join(offer)],
+        )  # fmt: skip
     extension = get_extension(db, number)
     assert extension is not None
     return extension
