@@ -21,6 +21,7 @@ from gateway_fxo.agent import Agent
 from gateway_fxo.line import LineCard
 from gateway_fxo.line_policy import AgentSettings
 from gateway_fxo.sim_address import remove_address, write_address
+from pbx.config import Settings
 from pbx.log import configure_logging
 from pbx.sd_notify import keep_watchdog_fed, notify
 from pbx.store.database import open_database
@@ -63,7 +64,9 @@ async def run(options: argparse.Namespace) -> None:
         from gateway_fxo.sim_control import start_control_server
 
         control = await start_control_server(line, "127.0.0.1", options.sim_control)
-        print(f"Simulated line control on {control.host}:{control.port}", file=sys.stderr,
+        also = "" if Path(options.db) == Settings().db else f" --db {options.db}"
+        print(f"Simulated line control on {control.host}:{control.port} (make it ring: "
+              f"pbx line ring --from 5551234 --name ACME{also})", file=sys.stderr,
               flush=True)  # fmt: skip
 
     def status(state: str) -> None:

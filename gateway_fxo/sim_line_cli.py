@@ -149,10 +149,11 @@ def who(state: dict[str, Any]) -> str:
 def describe(state: dict[str, Any]) -> str:
     """The line's state in plain words (one line)."""
     phase, digits = state.get("phase"), state.get("digits") or ""
+    rings = state.get("rings") or 0
     other = who(state) if state.get("direction") == "inbound" else digits
     words = {
         "idle": "idle (on hook)",
-        "ringing": f"ringing: {who(state)} is calling (ring {state.get('rings', 0)})",
+        "ringing": f"ringing: {who(state)} is calling" + (f" (ring {rings})" if rings else ""),
         "dial_tone": "off hook: dial tone",
         "dialling": f"off hook: dialling {digits}",
         "ringback": f"off hook: calling {digits}, it rings",
