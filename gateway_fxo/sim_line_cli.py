@@ -70,7 +70,7 @@ def ring_count(text: str) -> int:
 
 def parser() -> argparse.ArgumentParser:
     db_default = Path(os.environ.get("SWITCHBOARD_DB") or Settings().db)
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument(
         "--db", type=Path, default=db_default,
         help=f"the database the line gateway uses (default: {db_default})",
