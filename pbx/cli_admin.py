@@ -416,7 +416,43 @@ def web(ctx: click.Context) -> None:
 
 @click.group()
 def line() -> None:
-    """The phone line: debug tools for the line gateway."""
+    """The phone line: the simulated line's exchange, and debug tools for the line gateway."""
+
+
+# The simulated exchange: the gateway's own program speaks to its line (pbx never imports the
+# gateway), and takes --db like the other commands. Its help and errors are its own.
+_SIM_LINE = {
+    "add_help_option": False,
+    "context_settings": {"ignore_unknown_options": True, "allow_extra_args": True},
+}
+
+
+def _sim_line(ctx: click.Context) -> None:
+    """This process becomes ``python -m gateway_fxo.sim_line_cli COMMAND ARGS``."""
+    assert ctx.command.name is not None
+    module = "gateway_fxo.sim_line_cli"
+    os.execv(sys.executable, [sys.executable, "-m", module, ctx.command.name, *ctx.args])
+
+
+@line.command("ring", short_help="Ring the simulated line (caller ID).", **_SIM_LINE)
+@click.pass_context
+def line_ring(ctx: click.Context) -> None:
+    """The simulated exchange rings the line: --from 5551234 --name "ACME" [--rings N]."""
+    _sim_line(ctx)
+
+
+@line.command("hangup", short_help="The simulated line's far party hangs up.", **_SIM_LINE)
+@click.pass_context
+def line_hangup(ctx: click.Context) -> None:
+    """The far party of the simulated line hangs up (or the caller gives up ringing)."""
+    _sim_line(ctx)
+
+
+@line.command("status", short_help="The simulated line's state.", **_SIM_LINE)
+@click.pass_context
+def line_status(ctx: click.Context) -> None:
+    """The simulated line's state in plain words: idle, ringing, off hook, in call [--json]."""
+    _sim_line(ctx)
 
 
 @line.command("decode", context_settings={"ignore_unknown_options": True})
