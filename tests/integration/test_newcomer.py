@@ -76,7 +76,6 @@ def test_fresh_clone_make_run_setup_register_and_stop(tmp_path: Path) -> None:
         os.environ,
         SWITCHBOARD_SIP_PORT="0",
         SWITCHBOARD_WEB_PORT="0",
-        SWITCHBOARD_DIGEST_ALGORITHMS="MD5",
         PYTHONUNBUFFERED="1",
     )
     env.pop("VIRTUAL_ENV", None)
