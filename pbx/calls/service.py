@@ -54,7 +54,7 @@ from pbx.sip.dialog import (
 )
 from pbx.sip.errors import SipParseError
 from pbx.sip.headers import NameAddress, Via
-from pbx.sip.message import Request, Response, make_request, make_response
+from pbx.sip.message import Request, Response, make_request, make_response, without_top_via
 from pbx.sip.sdp import SessionDescription
 from pbx.sip.transaction import (
     MAGIC_COOKIE,
@@ -1341,9 +1341,18 @@ class CallService:
             return  # already answered
         if response is not None and response.status < 300:
             statuses.insert(0, -1)
-            self._run(
-                self.tl.respond(server_key, _strip_top_via(response), self._clock.monotonic())
-            )
+            # The stored answer (§17.2.2: every retransmission gets it again) keeps the
+            # sender's Vias even when the callee wrote them all in one field.
+            forwarded = without_top_via(response)
+            if forwarded is not None:
+                self._run(self.tl.respond(server_key, forwarded, self._clock.monotonic()))
+                return
+            transaction = self.tl.get(server_key)
+            if transaction is not None:  # the callee dropped the sender's Via: answer it so
+                self._respond(
+                    server_key, transaction.request, response.status, response.reason,
+                    to_tag=response.to.tag,
+                )  # fmt: skip
             return
         statuses.append(408 if response is None else response.status)
         if len(statuses) == total:
@@ -1378,15 +1387,6 @@ class CallService:
     @staticmethod
     def _session_id(call: Call) -> str:
         return str(crc32(call.b_call_id.encode()))
-
-
-def _strip_top_via(response: Response) -> Response:
-    return Response(
-        status=response.status,
-        reason=response.reason,
-        headers=response.headers.without_first("via"),
-        body=response.body,
-    )
 
 
 def _active_row(call: Call) -> ActiveCall:
