@@ -11,6 +11,7 @@ and ends after `misses` consecutive non-votes (a break of <= 10 ms is bridged, 4
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -49,7 +50,7 @@ class DtmfSettings:
     min_tone_share: float = 0.91  # the pair's share of the window's energy (others <= -10 dB)
     harmonic_db: float = 12.0  # second harmonic below its fundamental by at least this
     max_frequency_error: float = 0.025  # each tone's measured offset (Q.24: 1.5 % in, 3.5 % out)
-    hits: int = 4  # consecutive votes to accept a key (4 windows: 38 ms of full windows)
+    hits: int = 4  # consecutive votes to accept a key (4 windows span 32 ms)
     misses: int = 5  # consecutive non-votes to end it
 
     def __post_init__(self) -> None:
@@ -72,6 +73,29 @@ class DtmfDigit(SampleSpan):
             raise ValueError("a digit is one key over a non-negative span")
 
 
+@functools.cache
+def _pair_bases() -> dict[tuple[int, int], tuple[Samples, Samples]]:
+    """For each (row, column) pair: the basis of a least-squares fit of the two tones and its
+    pseudo-inverse, so the checks see what the pair does not explain instead of the pair's own
+    spectral leakage. Each tone gets cos, sin, n*cos and n*sin (n from the window's middle): the
+    last two absorb the Q.24 frequency tolerance (+-1.5 %) and measure the tone's offset.
+    Computed once per process (16 pseudo-inverses), shared read-only by every detector."""
+    n = np.arange(WINDOW, dtype=np.float64) - (WINDOW - 1) / 2.0
+    bases: dict[tuple[int, int], tuple[Samples, Samples]] = {}
+    for r, row_hz in enumerate(DTMF_ROW_HZ):
+        for c, col_hz in enumerate(DTMF_COL_HZ):
+            cols = []
+            for f in (row_hz, col_hz):
+                w = 2.0 * math.pi * f / SAMPLE_RATE
+                cols += [np.cos(w * n), np.sin(w * n), n * np.cos(w * n), n * np.sin(w * n)]
+            basis = np.stack(cols, axis=1)
+            pinv = np.linalg.pinv(basis)
+            basis.flags.writeable = False
+            pinv.flags.writeable = False
+            bases[(r, c)] = (basis, pinv)
+    return bases
+
+
 class _Scorer:
     """Per-window key votes: the Q.24 acceptance checks, all windows of a push at once."""
 
@@ -81,20 +105,7 @@ class _Scorer:
         self._fundamentals = GoertzelBank(fundamentals, WINDOW)
         # On the fit's residual: the other rows and columns, then the second harmonics.
         self._residual = GoertzelBank([*fundamentals, *(2.0 * f for f in fundamentals)], WINDOW)
-        n = np.arange(WINDOW, dtype=np.float64) - (WINDOW - 1) / 2.0
-        # For each (row, column) pair: a least-squares fit of the two tones, so the checks see what
-        # the pair does not explain instead of the pair's own spectral leakage. Each tone gets
-        # cos, sin, n*cos and n*sin (n from the window's middle): the last two absorb the Q.24
-        # frequency tolerance (+-1.5 %) while cos/sin still give the tone's amplitude.
-        self._pair_basis: dict[tuple[int, int], tuple[Samples, Samples]] = {}
-        for r, row_hz in enumerate(DTMF_ROW_HZ):
-            for c, col_hz in enumerate(DTMF_COL_HZ):
-                cols = []
-                for f in (row_hz, col_hz):
-                    w = 2.0 * math.pi * f / SAMPLE_RATE
-                    cols += [np.cos(w * n), np.sin(w * n), n * np.cos(w * n), n * np.sin(w * n)]
-                basis = np.stack(cols, axis=1)
-                self._pair_basis[(r, c)] = (basis, np.linalg.pinv(basis))
+        self._pair_basis = _pair_bases()
         self._min_power = dbm0_to_power(settings.min_level_dbm0)
         self._normal = 10.0 ** (-settings.normal_twist_db / 10.0)
         self._reverse = 10.0 ** (settings.reverse_twist_db / 10.0)
@@ -158,12 +169,12 @@ class _Scorer:
         # harmonics. On the raw window a low-group tone 8 dB above the high group leaks into the
         # other columns' bins by about as much as the relative peak allows.
         residual = self._residual.powers(window - fitted)[0]
-        others, harmonics = residual[:8], residual[8:]
-        row_others = np.delete(others[:4], r)
-        col_others = np.delete(others[4:], c)
+        others = residual[:8].copy()
+        others[r] = others[4 + c] = 0.0
+        harmonics = residual[8:]
         return bool(
-            float(np.max(row_others)) * self._peak <= row_power
-            and float(np.max(col_others)) * self._peak <= col_power
+            float(np.max(others[:4])) * self._peak <= row_power
+            and float(np.max(others[4:])) * self._peak <= col_power
             and harmonics[r] <= row_power * self._harmonic
             and harmonics[4 + c] <= col_power * self._harmonic
         )

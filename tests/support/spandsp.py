@@ -58,7 +58,7 @@ class SpandspDtmf:
             buffer = (ctypes.c_int16 * _BLOCK)()
             blocks = []
             while (count := lib.dtmf_tx(state, buffer, _BLOCK)) > 0:
-                blocks.append(np.frombuffer(buffer, dtype=np.int16, count=count).copy())
+                blocks.append(np.array(buffer[:count], dtype=np.int16))
         finally:
             lib.dtmf_tx_free(state)
         return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.int16)

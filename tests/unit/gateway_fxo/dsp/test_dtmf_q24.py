@@ -66,11 +66,9 @@ def keys_signal(
 
 
 def digits(signal: Samples) -> str:
+    """One push (block sizes give the same digits: test_dtmf.py), many times faster than 20 ms."""
     detector = DtmfDetector()
-    events = []
-    for first in range(0, signal.size, 160):
-        events += detector.push(signal[first : first + 160])
-    return "".join(e.digit for e in events + detector.finish())
+    return "".join(e.digit for e in detector.push(signal) + detector.finish())
 
 
 def describe(low: float, twist: float, error: float, snr: float) -> str:
