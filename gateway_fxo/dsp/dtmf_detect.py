@@ -38,9 +38,9 @@ class DtmfSettings:
     """Acceptance limits; the defaults follow Q.24's common administration values.
 
     Q.24 (AT&T column) accepts the high group from 8 dB below to 4 dB above the low group; the
-    limits here are 1 dB wider, since u-law and line noise move a 12.75 ms window's measure of
-    the twist by up to +-0.2 dB (no noise) and +-0.9 dB (20 dB SNR), and Q.24 sets no twist
-    that must be rejected (10 dB below / 6 dB above are, see the README).
+    limits here are 1.5 dB wider, since u-law and line noise move a 12.75 ms window's measure
+    of the twist by up to +-0.2 dB (no noise), +-0.9 dB (20 dB SNR) and +-1.2 dB (15 dB), and
+    Q.24 sets no twist that must be rejected (10 dB below / 6 dB above are, see the README).
     """
 
     min_level_dbm0: float = -42.0  # each tone of the pair
