@@ -7,6 +7,7 @@ green by skipping what it was meant to prove.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import subprocess
@@ -34,3 +35,14 @@ def scan_qr(zbarimg: str, image: Path) -> str:
     )
     assert result.returncode == 0, result.stderr.decode(errors="replace")
     return result.stdout.decode("utf-8").removesuffix("\n")
+
+
+def require_library(soname: str, package: str) -> ctypes.CDLL:
+    """A shared library loaded through ctypes, with require_tool's skip / fail rule."""
+    try:
+        return ctypes.CDLL(soname)
+    except OSError as error:
+        message = f"{soname} cannot be loaded ({error}; apt-get install {package})"
+    if os.environ.get("SWITCHBOARD_REQUIRE_TOOLS") == "1":
+        pytest.fail(message + " and SWITCHBOARD_REQUIRE_TOOLS=1", pytrace=False)
+    pytest.skip(message)
