@@ -1,0 +1,168 @@
+"""Twinkle (twinkle-console 1.10) in the phone matrix: a real phone on a switch on its defaults.
+
+Twinkle registers (answering the default MD5 challenge), calls a baresip peer through the
+switch, and the two hear each other (twinkle plays 440 Hz, the peer 1000 Hz; twinkle's speaker
+is recorded through an ALSA file PCM), twinkle holds and retrieves the call, sends DTMF (RFC
+4733 events: it offers telephone-event and sends events when the answer has it) and hangs up.
+In the other direction the peer calls twinkle, which answers.
+
+One setting: twinkle runs Speex's preprocessor on its microphone whatever the codec, and with
+its defaults (noise reduction, AGC, VAD on) a steady test tone is taken for noise, faded out in
+about a second, and the VAD then stops sending RTP at all. The test turns the three off; speech
+would pass them, a tone does not.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.support.phone_peer import (
+    PEER_TONE_HZ,
+    Office,
+    PeerPhone,
+    dominant_tone,
+    office,
+    start_peer,
+    tone_wav,
+)
+from tests.support.sipp import free_port
+from tests.support.tools import require_tool
+from tests.support.twinkle import (
+    CALL_ENDED,
+    ESTABLISHED,
+    FAR_END_ANSWERED,
+    REINVITE_OK,
+    TwinklePhone,
+    read_mono_wav,
+)
+
+SWITCH_RTP = (33200, 33399)
+TWINKLE_RTP = (43000, 43499)
+PEER_RTP = (43500, 43999)
+TWINKLE_TONE_HZ = 440
+TONE_SAFE = {"speex_dsp_nrd": "no", "speex_dsp_agc": "no", "speex_dsp_vad": "no"}
+CALL_END = re.compile(r"event=call_end ")
+
+
+@dataclass
+class Matrix:
+    office: Office
+    peer: PeerPhone
+    twinkle: TwinklePhone
+
+
+@pytest.fixture
+def matrix(tmp_path: Path) -> Iterator[Matrix]:
+    twinkle_console = require_tool("twinkle-console", "twinkle-console")
+    with office(tmp_path, rtp_ports=SWITCH_RTP) as switch:
+        peer = start_peer(switch, tmp_path, "202", rtp_ports=PEER_RTP)
+        try:
+            mic = read_mono_wav(tone_wav(tmp_path / "twinkle-mic.wav", TWINKLE_TONE_HZ, 5))
+            twinkle = TwinklePhone(
+                twinkle_console, tmp_path / "twinkle", user="201",
+                password=switch.passwords["201"], switch=switch.switch, sip_port=free_port(),
+                rtp_ports=TWINKLE_RTP, microphone=mic, profile=TONE_SAFE,
+            )  # fmt: skip
+            try:
+                yield Matrix(switch, peer, twinkle)
+            finally:
+                twinkle.stop()
+        finally:
+            peer.stop()
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll ``condition`` (a file growing, a trace line appearing) until true or ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout}s: {what}")
+        time.sleep(0.05)
+
+
+def peer_recorded_seconds(peer: PeerPhone) -> float:
+    """Seconds of decoded audio the peer has recorded so far (8 kHz mono 16-bit WAV)."""
+    found = sorted(peer.recordings.glob("*-dec.wav"))
+    return (found[0].stat().st_size - 44) / 16000 if found else 0.0
+
+
+def twinkle_recorded_seconds(twinkle: TwinklePhone, opening: int) -> float:
+    openings = twinkle.recordings()
+    return twinkle.recorded_seconds(openings[opening]) if len(openings) > opening else 0.0
+
+
+def assert_heard(found: tuple[float, float], hz: int, who: str) -> None:
+    peak, loud = found
+    assert abs(peak - hz) <= 10, f"{who} heard {peak:.0f} Hz, expected {hz}"
+    assert loud >= 2.0, f"{who} heard the tone for {loud:.2f}s only"
+
+
+def test_twinkle_registers_calls_holds_sends_dtmf_and_hangs_up(matrix: Matrix) -> None:
+    switch, peer, twinkle = matrix.office, matrix.peer, matrix.twinkle
+    twinkle.wait_registered()
+    switch.wait_registered("201")
+    assert switch.auth_algorithm("201") == "MD5"
+    peer.wait_registered()
+
+    twinkle.command("call 202")
+    twinkle.wait_for(FAR_END_ANSWERED, timeout=15)
+    peer.wait_event("CALL_ESTABLISHED", timeout=10)
+    wait_until(lambda: twinkle_recorded_seconds(twinkle, 0) >= 3, 15, "twinkle hears the peer")
+    wait_until(lambda: peer_recorded_seconds(peer) >= 3, 15, "the peer hears twinkle")
+
+    mark = twinkle.mark()
+    twinkle.command("hold")
+    twinkle.wait_for(REINVITE_OK, timeout=10, after=mark)
+    wait_until(lambda: len(peer.remote_directions()) >= 2, 10, "the hold offer reaches the peer")
+    assert peer.remote_directions()[-1] in ("sendonly", "inactive")
+
+    mark = twinkle.mark()
+    twinkle.command("retrieve")
+    twinkle.wait_for(REINVITE_OK, timeout=10, after=mark)
+    wait_until(lambda: len(peer.remote_directions()) >= 3, 10, "the resume offer reaches the peer")
+    assert peer.remote_directions()[-1] == "sendrecv"
+    resumed_at = peer_recorded_seconds(peer)
+    wait_until(lambda: twinkle_recorded_seconds(twinkle, 1) >= 2.5, 15, "twinkle hears again")
+    wait_until(lambda: peer_recorded_seconds(peer) >= resumed_at + 2.5, 15, "peer hears again")
+
+    twinkle.command("dtmf 1#5*")
+    assert peer.dtmf_digits(4, timeout=10) == "1#5*"
+
+    mark = twinkle.mark()
+    twinkle.command("bye")
+    twinkle.wait_for(CALL_ENDED, timeout=10, after=mark)
+    peer.wait_event("CALL_CLOSED", timeout=10)
+    switch.process.wait_for(CALL_END, timeout=10)
+
+    assert_heard(peer.heard(), TWINKLE_TONE_HZ, "the peer")
+    before_hold, after_retrieve = twinkle.recordings()[:2]
+    assert_heard(dominant_tone(twinkle.recording_wav(before_hold)), PEER_TONE_HZ, "twinkle")
+    assert_heard(dominant_tone(twinkle.recording_wav(after_retrieve)), PEER_TONE_HZ, "twinkle")
+
+
+def test_twinkle_answers_a_call_from_the_peer(matrix: Matrix) -> None:
+    switch, peer, twinkle = matrix.office, matrix.peer, matrix.twinkle
+    twinkle.wait_registered()
+    switch.wait_registered("201")
+    peer.wait_registered()
+
+    peer.command("dial", f"sip:201@{switch.switch[0]}:{switch.switch[1]}")
+    twinkle.wait_for(re.compile(r"Line \d+: incoming call"), timeout=15)
+    twinkle.command("answer")
+    twinkle.wait_for(ESTABLISHED, timeout=10)
+    peer.wait_event("CALL_ESTABLISHED", timeout=10)
+    wait_until(lambda: twinkle_recorded_seconds(twinkle, 0) >= 2.5, 15, "twinkle hears the peer")
+    wait_until(lambda: peer_recorded_seconds(peer) >= 2.5, 15, "the peer hears twinkle")
+
+    peer.command("hangup")
+    twinkle.wait_for(re.compile(r"Line \d+: far end ended call"), timeout=10)
+    switch.process.wait_for(CALL_END, timeout=10)
+    assert_heard(peer.heard(), TWINKLE_TONE_HZ, "the peer")
+    assert_heard(dominant_tone(twinkle.recording_wav(twinkle.recordings()[0])), PEER_TONE_HZ,
+                 "twinkle")  # fmt: skip
