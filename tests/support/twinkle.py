@@ -3,9 +3,10 @@
 twinkle-console keeps everything in ``$HOME/.twinkle`` and takes no options but profile names
 (1.10.2 has no ``-f``, ``--ip`` or ``--sip-port``: every argument is read as a profile), so each
 phone gets its own HOME with its system settings (``twinkle.sys``: SIP port, RTP base port,
-audio devices) and one user profile. It binds its SIP port on every address and picks the
-address it advertises per destination (the source address the kernel routes to the switch), so
-a switch on 127.0.0.1 makes it a loopback phone.
+audio devices) and one user profile. It binds its SIP and RTP ports on every address (0.0.0.0)
+and picks the address it advertises per destination (the source address the kernel routes to
+the switch: its "Local IP: 255.255.255.255" means exactly that), so a switch on 127.0.0.1 makes
+it a loopback phone, in its Via, Contact and SDP.
 
 Audio without a sound card: ``$HOME/.asoundrc`` defines two ALSA ``file`` PCMs over the ``null``
 device. The speaker writes what twinkle plays to a raw file (one per opening: twinkle reopens
@@ -21,6 +22,7 @@ import errno
 import fcntl
 import os
 import re
+import socket
 import subprocess
 import threading
 import time
@@ -75,10 +77,9 @@ class MicPacer:
         offset = 0
         due = time.monotonic()
         while not self._stopping.is_set():
-            try:
+            # BlockingIOError: twinkle is not capturing (no call, on hold); the frame is lost.
+            with contextlib.suppress(BlockingIOError):
                 os.write(self._fd, self._samples[offset : offset + _CHUNK])
-            except BlockingIOError:
-                pass  # twinkle is not capturing now (no call, on hold): the frame is lost
             offset = (offset + _CHUNK) % len(self._samples)
             due += _FRAME_MS / 1000
             # The microphone's sample clock: wait for the next frame's time.
@@ -131,6 +132,10 @@ def _system_settings(sip_port: int, rtp_base: int) -> str:
 
 
 def _profile(user: str, password: str, switch: tuple[str, int], extra: dict[str, str]) -> str:
+    """A user profile: what a user would type in twinkle's wizard, everything else default.
+
+    The switch listens on a port chosen at start, so it is named as registrar and as outbound
+    proxy (``call 202`` then goes to it; with the domain alone twinkle would use port 5060)."""
     host, port = switch
     fields = {
         "user_name": user,
@@ -139,10 +144,7 @@ def _profile(user: str, password: str, switch: tuple[str, int], extra: dict[str,
         "auth_name": user,
         "auth_pass": password,
         "registrar": f"{host}:{port}",
-        "register_at_startup": "yes",
-        "registration_time": "300",
         "outbound_proxy": f"{host}:{port}",
-        "sip_transport": "udp",
         **extra,
     }
     return "".join(f"{key}={value}\n" for key, value in fields.items())
@@ -150,8 +152,6 @@ def _profile(user: str, password: str, switch: tuple[str, int], extra: dict[str,
 
 def free_rtp_base(low: int, high: int) -> int:
     """An even port in [low, high] from which twinkle's lines' RTP/RTCP ports are all free."""
-    import socket
-
     for base in range(low + low % 2, high - 2 * _LINES + 1, 2 * _LINES):
         with contextlib.ExitStack() as held:
             try:
@@ -266,7 +266,9 @@ class TwinklePhone:
         return len(self.output.lines)
 
     def wait_registered(self, timeout: float = 20) -> str:
-        return self.wait_for(re.compile(rf"{re.escape(self.user)}: registration succeeded"), timeout)
+        """Until twinkle prints "USER: registration succeeded" (its profile is named USER)."""
+        registered = re.compile(rf"^{re.escape(self.user)}: registration succeeded", re.MULTILINE)
+        return self.wait_for(registered, timeout)
 
     def log(self) -> str:
         path = self.config_dir / "twinkle.log"
