@@ -16,8 +16,7 @@ both off; speech passes them.
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from tests.support.phone_peer import (
     office,
     start_peer,
     tone_wav,
+    wait_until,
 )
 from tests.support.sipp import free_port
 from tests.support.tools import require_tool
@@ -49,7 +49,7 @@ TWINKLE_RTP = (43000, 43499)
 PEER_RTP = (43500, 43999)
 TWINKLE_TONE_HZ = 440
 TONE_SAFE = {"speex_dsp_nrd": "no", "speex_dsp_vad": "no"}
-CALL_END = re.compile(r"event=call_end ")
+CALL_END = re.compile(r"event=call_end .*answered=True")
 
 
 @dataclass
@@ -77,21 +77,6 @@ def matrix(tmp_path: Path) -> Iterator[Matrix]:
                 twinkle.stop()
         finally:
             peer.stop()
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll ``condition`` (a file growing, a trace line appearing) until true or ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout}s: {what}")
-        time.sleep(0.05)
-
-
-def peer_recorded_seconds(peer: PeerPhone) -> float:
-    """Seconds of decoded audio the peer has recorded so far (8 kHz mono 16-bit WAV)."""
-    found = sorted(peer.recordings.glob("*-dec.wav"))
-    return (found[0].stat().st_size - 44) / 16000 if found else 0.0
 
 
 _STATUS_RE = re.compile(r"\[(\d+):(\d\d):(\d\d)\] audio=\d+/(\d+) \(bit/s\)")
@@ -137,19 +122,17 @@ def test_twinkle_registers_calls_holds_sends_dtmf_and_hangs_up(matrix: Matrix) -
     twinkle.wait_for(DTMF_SUPPORTED, timeout=5)  # the answer kept telephone-event
     peer.wait_event("CALL_ESTABLISHED", timeout=10)
     wait_until(lambda: twinkle_recorded_seconds(twinkle, 0) >= 3, 15, "twinkle hears the peer")
-    wait_until(lambda: peer_recorded_seconds(peer) >= 3, 15, "the peer hears twinkle")
+    peer.wait_heard(3.0)
 
     mark = twinkle.mark()
     twinkle.command("hold")
     twinkle.wait_for(REINVITE_OK, timeout=10, after=mark)
-    wait_until(lambda: len(peer.remote_directions()) >= 2, 10, "the hold offer reaches the peer")
-    assert peer.remote_directions()[-1] in ("sendonly", "inactive")
+    peer.wait_held()
 
     mark = twinkle.mark()
     twinkle.command("retrieve")
     twinkle.wait_for(REINVITE_OK, timeout=10, after=mark)
-    wait_until(lambda: len(peer.remote_directions()) >= 3, 10, "the resume offer reaches the peer")
-    assert peer.remote_directions()[-1] == "sendrecv"
+    peer.wait_resumed()
     resumed_at = len(peer.log())
     wait_until(lambda: twinkle_recorded_seconds(twinkle, 1) >= 2.5, 15, "twinkle hears again")
     wait_until(lambda: peer_receiving_seconds(peer.log()[resumed_at:]) >= 2, 15, "peer gets RTP")
@@ -182,7 +165,7 @@ def test_twinkle_answers_a_call_from_the_peer(matrix: Matrix) -> None:
     twinkle.wait_for(ESTABLISHED, timeout=10)
     peer.wait_event("CALL_ESTABLISHED", timeout=10)
     wait_until(lambda: twinkle_recorded_seconds(twinkle, 0) >= 2.5, 15, "twinkle hears the peer")
-    wait_until(lambda: peer_recorded_seconds(peer) >= 2.5, 15, "the peer hears twinkle")
+    peer.wait_heard(2.5)
 
     peer.command("hangup")
     twinkle.wait_for(re.compile(r"Line \d+: far end ended call"), timeout=10)
