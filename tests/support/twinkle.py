@@ -96,7 +96,8 @@ def read_mono_wav(path: Path) -> bytes:
     with wave.open(str(path)) as w:
         shape = (w.getframerate(), w.getnchannels(), w.getsampwidth())
         assert shape == (_RATE, 1, 2), f"{path}: {shape}, expected 8000 Hz mono 16-bit"
-        return w.readframes(w.getnframes())
+        frames: bytes = w.readframes(w.getnframes())
+        return frames
 
 
 def _asoundrc(fifo: Path, speaker: Path) -> str:
@@ -114,6 +115,8 @@ def _asoundrc(fifo: Path, speaker: Path) -> str:
 
 
 def _system_settings(sip_port: int, rtp_base: int) -> str:
+    """twinkle.sys. No ring or ringback tone and no device check at start: each would open the
+    speaker once more, and the recordings are numbered by opening (call, retrieve)."""
     return "\n".join(
         [
             "dev_ringtone=alsa:null",
@@ -241,12 +244,17 @@ class TwinklePhone:
         )
         self.sip_port = sip_port
         self._mic = MicPacer(fifo, microphone)
+        # ALSA_CONFIG_PATH and the like would hide $HOME/.asoundrc.
         env = {key: value for key, value in os.environ.items() if not key.startswith("ALSA_")}
         env.update(HOME=str(home), LANG="C", LC_ALL="C", TERM="dumb")
-        self.proc = subprocess.Popen(
-            [twinkle, f"{user}.cfg"], cwd=folder, env=env, text=True, bufsize=1,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        try:
+            self.proc = subprocess.Popen(
+                [twinkle, f"{user}.cfg"], cwd=folder, env=env, text=True, bufsize=1,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        except OSError:
+            self._mic.stop()
+            raise
         assert self.proc.stdout is not None
         self.output = _Output(self.proc.stdout, f"twinkle {user}")
 
