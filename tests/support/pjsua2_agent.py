@@ -17,6 +17,7 @@ import os
 import queue
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ class Media:
         self.player.createPlayer(mic_wav)  # loops by default
         self.record_dir = Path(record_dir)
         self.recorders: dict[int, Any] = {}
+        self.closing: dict[int, float] = {}
 
     def connect(self, call_id: int, audio: Any) -> None:
         self.player.startTransmit(audio)
@@ -47,17 +49,41 @@ class Media:
             self.recorders[call_id] = recorder
         audio.startTransmit(self.recorders[call_id])
 
-    def close(self, call_id: int) -> str | None:
-        """Drop the call's recorder, which writes the WAV header; the file's path."""
-        if self.recorders.pop(call_id, None) is None:
-            return None
-        return str(self.record_dir / f"call-{call_id}.wav")
+    def close(self, call_id: int) -> None:
+        """Drop the call's recorder; pjsua's conference bridge closes the file later, on its
+        clock thread, and ``finished`` tells when the WAV header says the final length."""
+        if self.recorders.pop(call_id, None) is not None:
+            self.closing[call_id] = time.monotonic() + 5
+
+    def finished(self) -> list[tuple[int, str, bool]]:
+        """(call, path, complete) of each recording now closed (or given up on after 5 s)."""
+        done = []
+        for call_id, deadline in list(self.closing.items()):
+            path = self.record_dir / f"call-{call_id}.wav"
+            complete = _wav_complete(path)
+            if complete or time.monotonic() > deadline:
+                del self.closing[call_id]
+                done.append((call_id, str(path), complete))
+        return done
+
+
+def _wav_complete(path: Path) -> bool:
+    """Whether the RIFF and data chunk lengths in the header match the file (pjmedia's WAV
+    writer fills them in when it closes the file)."""
+    with path.open("rb") as wav:
+        header = wav.read(44)
+    size = path.stat().st_size
+    if len(header) < 44 or header[:4] != b"RIFF":
+        return False
+    riff, data = int.from_bytes(header[4:8], "little"), int.from_bytes(header[40:44], "little")
+    return riff == size - 8 and data == size - 44 and data > 0
 
 
 class Call(pj.Call):  # type: ignore[misc]
     def __init__(self, phone: Phone, account: Any, call_id: int = pj.PJSUA_INVALID_ID) -> None:
         super().__init__(account, call_id)
         self.phone = phone
+        self.reported_rx = self.stream_rx = self.earlier_rx = 0
 
     def onCallState(self, prm: Any) -> None:  # noqa: N802 (pjsua2's callback names)
         info = self.getInfo()
@@ -66,9 +92,10 @@ class Call(pj.Call):  # type: ignore[misc]
             reason=info.lastReason, role="caller" if info.role == pj.PJSIP_ROLE_UAC else "callee",
         )  # fmt: skip
         if info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
-            recording = self.phone.media.close(info.id)
-            emit("call_closed", call=info.id, code=info.lastStatusCode, recording=recording)
-            self.phone.calls.pop(info.id, None)
+            self.phone.media.close(info.id)
+            emit("call_closed", call=info.id, code=info.lastStatusCode)
+            # Kept, not dropped: deleting a Call inside its own callback is use after free.
+            self.phone.ended.append(self.phone.calls.pop(info.id))
 
     def onCallMediaState(self, prm: Any) -> None:  # noqa: N802
         info = self.getInfo()
@@ -79,6 +106,27 @@ class Call(pj.Call):  # type: ignore[misc]
             emit("media", call=info.id, status=status, dir=_DIRECTIONS.get(media.dir, media.dir))
             if media.status in (pj.PJSUA_CALL_MEDIA_ACTIVE, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD):
                 self.phone.media.connect(info.id, self.getAudioMedia(media.index))
+
+    def report_audio(self) -> None:
+        """Emit an ``audio`` event each time another 25 RTP packets arrived (half a second);
+        the counts add up every stream the call had (a re-INVITE may start a new one)."""
+        info = self.getInfo()
+        for media in info.media:
+            if media.type != pj.PJMEDIA_TYPE_AUDIO or media.status == pj.PJSUA_CALL_MEDIA_NONE:
+                continue
+            try:
+                rtcp = self.getStreamStat(media.index).rtcp
+            except pj.Error:
+                continue  # no stream yet (or any more)
+            received = rtcp.rxStat.pkt
+            if received < self.stream_rx:
+                self.earlier_rx += self.stream_rx  # a new stream: its counters start at 0
+            self.stream_rx = received
+            total = self.earlier_rx + received
+            if total >= self.reported_rx + 25:
+                self.reported_rx = total
+                emit("audio", call=info.id, rx_packets=total, tx_packets=rtcp.txStat.pkt,
+                     rx_lost=rtcp.rxStat.loss)  # fmt: skip
 
     def onDtmfDigit(self, prm: Any) -> None:  # noqa: N802
         emit("dtmf", call=self.getId(), digit=prm.digit, method=prm.method)
@@ -152,6 +200,7 @@ class Phone:
         self.media = Media(config["mic_wav"], config["record_dir"])
         self.account: Account | None = None
         self.calls: dict[int, Call] = {}
+        self.ended: list[Call] = []
         self.auto_answer = False
 
     def register(self, cmd: dict[str, Any]) -> None:
@@ -217,12 +266,24 @@ class Phone:
         emit("done", cmd=name)
         return True
 
+    def poll(self) -> None:
+        """What the main loop does between commands: audio counts and finished recordings."""
+        for call in list(self.calls.values()):
+            call.report_audio()
+        for call_id, path, complete in self.media.finished():
+            emit("recording", call=call_id, path=path, complete=complete)
+
     def shutdown(self) -> None:
         self.ep.hangupAllCalls()
         for call_id in list(self.media.recorders):
             self.media.close(call_id)
         self.media.player = None
+        # Delete every Call now, while pjsua lives: the wrapper keeps references of its own,
+        # so garbage collection would delete them after libDestroy, where pjsua asserts.
+        for call in [*self.calls.values(), *self.ended]:
+            pj.Call.__swig_destroy__(call)
         self.calls.clear()
+        self.ended.clear()
         self.account = None
         self.ep.libDestroy()
 
@@ -240,8 +301,12 @@ def main() -> int:
     lines: queue.Queue[str | None] = queue.Queue()
     threading.Thread(target=_read_stdin, args=(lines,), daemon=True).start()
     running = True
+    next_report = time.monotonic()
     while running:
         phone.ep.libHandleEvents(10)
+        if time.monotonic() >= next_report:
+            next_report += 0.1
+            phone.poll()
         try:
             line = lines.get_nowait()
         except queue.Empty:

@@ -72,8 +72,11 @@ class Pjsua2Phone:
 
     def _pump(self) -> None:
         assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._queue.put(json.loads(line))
+        with (self.folder / "events.jsonl").open("w") as record:
+            for line in self.proc.stdout:
+                record.write(line)
+                record.flush()
+                self._queue.put(json.loads(line))
         self._queue.put(None)
 
     def send(self, cmd: str, **fields: Any) -> None:
@@ -133,6 +136,22 @@ class Pjsua2Phone:
 
     def media(self, status: str, timeout: float, after: int = 0) -> Event:
         return self.wait_event("media", timeout, lambda e: e["status"] == status, after=after)
+
+    def received_packets(self) -> int:
+        """RTP packets received so far in the current call, as of the last ``audio`` event."""
+        counts = [e["rx_packets"] for e in self.events if e["event"] == "audio"]
+        return counts[-1] if counts else 0
+
+    def wait_audio(self, packets: int, timeout: float) -> Event:
+        """Until ``packets`` more RTP packets arrived than now (50 a second for G.711)."""
+        goal = self.received_packets() + packets
+        return self.wait_event("audio", timeout, lambda e: e["rx_packets"] >= goal)
+
+    def recording(self, timeout: float = 10) -> Path:
+        """The WAV of what the phone heard in its call, once pjsua has closed the file."""
+        event = self.wait_event("recording", timeout)
+        assert event["complete"], f"pjsua2 did not finish writing {event['path']}"
+        return Path(event["path"])
 
     def dtmf_digits(self) -> str:
         return "".join(e["digit"] for e in self.events if e["event"] == "dtmf")

@@ -1,0 +1,121 @@
+"""pjsua2 (PJSIP 2.15, the SIP stack inside many softphones) in the phone matrix (issue 11).
+
+The switch runs on its defaults. A pjsua2 phone (its own process, tests/support/pjsua2_agent.py)
+registers as 201 and talks with a baresip peer at 202: it calls the peer, both hear the other's
+tone through the relay, it holds (``setHold``: a=sendonly) and resumes (``reinvite`` with the
+unhold flag: a=sendrecv), sends RFC 4733 DTMF (``dialDtmf``) and hangs up; then the other way
+round, the peer calls pjsua2 and pjsua2 answers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.phone_peer import PEER_TONE_HZ, Office, PeerPhone, dominant_tone, office
+from tests.support.phone_peer import start_peer, tone_wav
+from tests.support.pjsua2_phone import Pjsua2Phone, require_pjsua2
+from tests.support.sipp import free_port
+
+SWITCH_RTP = (33400, 33599)
+PJSUA2_RTP = (44000, 44499)
+PEER_RTP = (44500, 44999)
+PJSUA2_TONE_HZ = 440
+
+
+@pytest.fixture
+def switch(tmp_path: Path) -> Iterator[Office]:
+    require_pjsua2()
+    with office(tmp_path, rtp_ports=SWITCH_RTP) as switch:
+        yield switch
+
+
+@pytest.fixture
+def pjsua2(tmp_path: Path, switch: Office) -> Iterator[Pjsua2Phone]:
+    phone = Pjsua2Phone(
+        tmp_path / "pjsua2", sip_port=free_port(), rtp_ports=PJSUA2_RTP,
+        mic_wav=tone_wav(tmp_path / "pjsua2-mic.wav", PJSUA2_TONE_HZ, 60),
+    )  # fmt: skip
+    try:
+        yield phone
+    finally:
+        phone.stop()
+
+
+@pytest.fixture
+def peer(tmp_path: Path, switch: Office) -> Iterator[PeerPhone]:
+    phone = start_peer(switch, tmp_path, "202", rtp_ports=PEER_RTP)
+    try:
+        phone.wait_registered()
+        yield phone
+    finally:
+        phone.stop()
+
+
+def register(pjsua2: Pjsua2Phone, switch: Office, **opts: object) -> None:
+    event = pjsua2.register("201", switch.passwords["201"], switch.switch, **opts)
+    assert event["event"] == "registered" and event["code"] == 200, event
+    switch.wait_registered("201")
+
+
+def assert_heard_each_other(pjsua2: Pjsua2Phone, peer: PeerPhone) -> None:
+    peak, loud = peer.heard()
+    assert abs(peak - PJSUA2_TONE_HZ) < 10 and loud >= 2.0, ("peer heard", peak, loud)
+    peak, loud = dominant_tone(pjsua2.recording())
+    assert abs(peak - PEER_TONE_HZ) < 10 and loud >= 2.0, ("pjsua2 heard", peak, loud)
+
+
+def test_pjsua2_registers_on_the_defaults_with_md5(pjsua2: Pjsua2Phone, switch: Office) -> None:
+    register(pjsua2, switch)
+    assert switch.auth_algorithm("201") == "MD5"
+    assert "User-Agent: pjsua2-test-agent" in pjsua2.log()
+
+
+def test_pjsua2_calls_holds_resumes_sends_dtmf_and_hangs_up(
+    pjsua2: Pjsua2Phone, peer: PeerPhone, switch: Office
+) -> None:
+    register(pjsua2, switch)
+    pjsua2.command("call", uri=f"sip:202@127.0.0.1:{switch.process.port}")
+    pjsua2.call_state("CONFIRMED", 15)
+    peer.wait_event("CALL_ESTABLISHED", 15)
+    pjsua2.media("active", 10)
+    pjsua2.wait_audio(150, 15)  # three seconds of the peer's tone reached pjsua2
+
+    held = len(pjsua2.events)
+    pjsua2.command("hold")
+    pjsua2.media("local_hold", 10, after=held)
+    resumed = len(pjsua2.events)
+    pjsua2.command("unhold")
+    pjsua2.media("active", 10, after=resumed)
+    pjsua2.wait_audio(50, 10)  # the peer's audio flows again after the resume
+    directions = peer.remote_directions()
+    hold_at = next(i for i, d in enumerate(directions) if d in ("sendonly", "inactive"))
+    assert directions[0] == "sendrecv" and "sendrecv" in directions[hold_at + 1 :], directions
+
+    pjsua2.command("dtmf", digits="1#5*")
+    assert peer.dtmf_digits(4, 10) == "1#5*"
+
+    pjsua2.command("hangup")
+    pjsua2.wait_event("call_closed", 10)
+    peer.wait_event("CALL_CLOSED", 10)
+    switch.process.wait_for(re.compile(r"event=call_end .*answered=True"), timeout=10)
+    assert_heard_each_other(pjsua2, peer)
+
+
+def test_pjsua2_answers_a_call_from_baresip(
+    pjsua2: Pjsua2Phone, peer: PeerPhone, switch: Office
+) -> None:
+    register(pjsua2, switch, auto_answer=True)
+    peer.command("dial", f"sip:201@127.0.0.1:{switch.process.port}")
+    pjsua2.wait_event("incoming", 15)
+    pjsua2.call_state("CONFIRMED", 15)
+    peer.wait_event("CALL_ESTABLISHED", 15)
+    pjsua2.wait_audio(150, 15)
+    peer.command("hangup")
+    pjsua2.wait_event("call_closed", 10)
+    peer.wait_event("CALL_CLOSED", 10)
+    switch.process.wait_for(re.compile(r"event=call_end .*answered=True"), timeout=10)
+    assert_heard_each_other(pjsua2, peer)
