@@ -15,8 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.phone_peer import PEER_TONE_HZ, Office, PeerPhone, dominant_tone, office
-from tests.support.phone_peer import start_peer, tone_wav
+from tests.support.phone_peer import (
+    PEER_TONE_HZ,
+    Office,
+    PeerPhone,
+    dominant_tone,
+    office,
+    start_peer,
+    tone_wav,
+)
 from tests.support.pjsua2_phone import Pjsua2Phone, require_pjsua2
 from tests.support.sipp import free_port
 
