@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cli import pbx
 from tests.support.phone_peer import (
     PEER_TONE_HZ,
     Office,
@@ -49,7 +50,10 @@ def pjsua2(tmp_path: Path, switch: Office) -> Iterator[Pjsua2Phone]:
     try:
         yield phone
     finally:
-        phone.stop()
+        status = phone.stop()
+    # A clean quit: pjsua2 hung up, unregistered and shut down without crashing.
+    assert status == 0, phone.stderr()[-2000:]
+    assert phone.events[-1]["event"] == "quit", phone.events[-3:]
 
 
 @pytest.fixture
@@ -81,6 +85,22 @@ def test_pjsua2_registers_on_the_defaults_with_md5(pjsua2: Pjsua2Phone, switch: 
     assert "User-Agent: pjsua2-test-agent" in pjsua2.log()
 
 
+@pytest.mark.parametrize("offer", ["SHA-256", "SHA-256,MD5"])
+def test_pjsua2_answers_the_sha256_challenge(
+    pjsua2: Pjsua2Phone, switch: Office, offer: str
+) -> None:
+    changed = pbx(switch.db, "ext", "set", "201", "--digest", offer)
+    assert changed.returncode == 0, changed.stderr
+    register(pjsua2, switch)
+    assert switch.auth_algorithm("201") == "SHA-256"
+    assert re.search(r"^Authorization: Digest .*algorithm=SHA-256", pjsua2.log(), re.MULTILINE)
+    # A call is challenged the same way (407): to a number nobody has, so no peer is needed.
+    pjsua2.command("call", uri=f"sip:299@127.0.0.1:{switch.process.port}")
+    closed = pjsua2.wait_event("call_closed", 10)
+    assert closed["code"] == 404, closed
+    assert re.search(r"^Proxy-Authorization: Digest .*algorithm=SHA-256", pjsua2.log(), re.M)
+
+
 def test_pjsua2_calls_holds_resumes_sends_dtmf_and_hangs_up(
     pjsua2: Pjsua2Phone, peer: PeerPhone, switch: Office
 ) -> None:
@@ -104,6 +124,10 @@ def test_pjsua2_calls_holds_resumes_sends_dtmf_and_hangs_up(
 
     pjsua2.command("dtmf", digits="1#5*")
     assert peer.dtmf_digits(4, 10) == "1#5*"
+    pjsua2.command("dtmf", digits="9", method="info")  # SIP INFO, relayed as it came
+    assert peer.dtmf_digits(5, 10) == "1#5*9"
+    peer.command("sndcode", "73")  # and the other way: the peer's payload type 101 becomes 121
+    assert pjsua2.dtmf_digits(2, 10) == "73"
 
     pjsua2.command("hangup")
     pjsua2.wait_event("call_closed", 10)

@@ -170,6 +170,19 @@ class Account(pj.Account):  # type: ignore[misc]
             self.phone.answer(call)
 
 
+class FileLog(pj.LogWriter):  # type: ignore[misc]
+    """pjsip's log, written and flushed line by line: pjsua's own log file goes through stdio's
+    buffer, so a test reading it right after an event would miss the last messages. With
+    ``mainThreadOnly`` pjsua2 hands lines logged on other threads to the main thread."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.file = open(path, "w", buffering=1)  # noqa: SIM115 (closed after libDestroy)
+
+    def write(self, entry: Any) -> None:
+        self.file.write(entry.msg if entry.msg.endswith("\n") else entry.msg + "\n")
+
+
 class Phone:
     def __init__(self, config: dict[str, Any]) -> None:
         self.config = config
@@ -179,10 +192,11 @@ class Phone:
         ep_cfg.uaConfig.threadCnt = 0
         ep_cfg.uaConfig.mainThreadOnly = True
         ep_cfg.uaConfig.userAgent = "pjsua2-test-agent"
+        self.log = FileLog(config["log"])
         ep_cfg.logConfig.level = 5
-        ep_cfg.logConfig.consoleLevel = 0
+        ep_cfg.logConfig.consoleLevel = 5
         ep_cfg.logConfig.msgLogging = True
-        ep_cfg.logConfig.filename = config["log"]
+        ep_cfg.logConfig.writer = self.log
         ep_cfg.medConfig.threadCnt = 0
         ep_cfg.medConfig.clockRate = 8000
         ep_cfg.medConfig.sndClockRate = 8000
@@ -255,8 +269,13 @@ class Phone:
             prm = pj.CallOpParam(True)
             prm.opt.flag = pj.PJSUA_CALL_UNHOLD
             self.current(cmd).reinvite(prm)
-        elif name == "dtmf":
-            self.current(cmd).dialDtmf(cmd["digits"])
+        elif name == "dtmf" and cmd.get("method", "rfc4733") == "rfc4733":
+            self.current(cmd).dialDtmf(cmd["digits"])  # RFC 4733 events in the RTP stream
+        elif name == "dtmf" and cmd["method"] == "info":
+            prm = pj.CallSendDtmfParam()
+            prm.method = pj.PJSUA_DTMF_METHOD_SIP_INFO  # application/dtmf-relay
+            prm.digits = cmd["digits"]
+            self.current(cmd).sendDtmf(prm)
         elif name == "hangup":
             self.current(cmd).hangup(pj.CallOpParam())
         elif name == "quit":
@@ -286,6 +305,7 @@ class Phone:
         self.ended.clear()
         self.account = None
         self.ep.libDestroy()
+        self.log.file.close()
 
 
 def _read_stdin(lines: queue.Queue[str | None]) -> None:

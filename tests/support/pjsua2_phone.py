@@ -8,6 +8,7 @@ sleeps. pjsip's log (with each SIP message it sent and received) is in ``log_pat
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import subprocess
@@ -153,8 +154,13 @@ class Pjsua2Phone:
         assert event["complete"], f"pjsua2 did not finish writing {event['path']}"
         return Path(event["path"])
 
-    def dtmf_digits(self) -> str:
-        return "".join(e["digit"] for e in self.events if e["event"] == "dtmf")
+    def dtmf_digits(self, count: int, timeout: float) -> str:
+        """The first ``count`` digits the phone received (RFC 4733 or SIP INFO)."""
+        deadline = time.monotonic() + timeout
+        while len(digits := [e for e in self.events if e["event"] == "dtmf"]) < count:
+            after = self.events.index(digits[-1]) + 1 if digits else 0
+            self.wait_event("dtmf", max(0.0, deadline - time.monotonic()), after=after)
+        return "".join(e["digit"] for e in digits[:count])
 
     def stderr(self) -> str:
         self._stderr.flush()
@@ -174,4 +180,7 @@ class Pjsua2Phone:
                 pass
         status = stop(self.proc)  # type: ignore[arg-type]
         self._stderr.close()
+        with contextlib.suppress(queue.Empty):  # the last events, up to the end of its output
+            while (event := self._queue.get(timeout=5)) is not None:
+                self.events.append(event)
         return status
