@@ -79,10 +79,32 @@ def assert_heard_each_other(pjsua2: Pjsua2Phone, peer: PeerPhone) -> None:
     assert abs(peak - PEER_TONE_HZ) < 10 and loud >= 2.0, ("pjsua2 heard", peak, loud)
 
 
+def hold_and_resume(pjsua2: Pjsua2Phone, peer: PeerPhone) -> None:
+    """pjsua2 holds (the peer gets a=sendonly or inactive) and resumes (a=sendrecv again)."""
+    held = len(pjsua2.events)
+    pjsua2.command("hold")
+    pjsua2.media("local_hold", 10, after=held)
+    resumed = len(pjsua2.events)
+    pjsua2.command("unhold")
+    pjsua2.media("active", 10, after=resumed)
+    pjsua2.wait_audio(50, 10)  # the peer's audio flows again after the resume
+    directions = peer.remote_directions()
+    hold_at = next(i for i, d in enumerate(directions) if d in ("sendonly", "inactive"))
+    assert directions[0] == "sendrecv" and "sendrecv" in directions[hold_at + 1 :], directions
+
+
 def test_pjsua2_registers_on_the_defaults_with_md5(pjsua2: Pjsua2Phone, switch: Office) -> None:
     register(pjsua2, switch)
     assert switch.auth_algorithm("201") == "MD5"
     assert "User-Agent: pjsua2-test-agent" in pjsua2.log()
+
+
+def test_pjsua2_with_a_wrong_password_is_refused_once(pjsua2: Pjsua2Phone, switch: Office) -> None:
+    event = pjsua2.register("201", "not-the-password", switch.switch)
+    assert event["event"] == "unregistered" and event["code"] == 403, event
+    # One challenge, one answer, one refusal: pjsua2 does not try the same password again.
+    assert len(re.findall(r"TX \d+ bytes Request msg REGISTER/", pjsua2.log())) == 2
+    assert switch.auth_algorithm("201") is None
 
 
 @pytest.mark.parametrize("offer", ["SHA-256", "SHA-256,MD5"])
@@ -111,16 +133,7 @@ def test_pjsua2_calls_holds_resumes_sends_dtmf_and_hangs_up(
     pjsua2.media("active", 10)
     pjsua2.wait_audio(150, 15)  # three seconds of the peer's tone reached pjsua2
 
-    held = len(pjsua2.events)
-    pjsua2.command("hold")
-    pjsua2.media("local_hold", 10, after=held)
-    resumed = len(pjsua2.events)
-    pjsua2.command("unhold")
-    pjsua2.media("active", 10, after=resumed)
-    pjsua2.wait_audio(50, 10)  # the peer's audio flows again after the resume
-    directions = peer.remote_directions()
-    hold_at = next(i for i, d in enumerate(directions) if d in ("sendonly", "inactive"))
-    assert directions[0] == "sendrecv" and "sendrecv" in directions[hold_at + 1 :], directions
+    hold_and_resume(pjsua2, peer)
 
     pjsua2.command("dtmf", digits="1#5*")
     assert peer.dtmf_digits(4, 10) == "1#5*"
@@ -145,6 +158,7 @@ def test_pjsua2_answers_a_call_from_baresip(
     pjsua2.call_state("CONFIRMED", 15)
     peer.wait_event("CALL_ESTABLISHED", 15)
     pjsua2.wait_audio(150, 15)
+    hold_and_resume(pjsua2, peer)  # the callee's re-INVITEs cross to the caller's leg
     peer.command("hangup")
     pjsua2.wait_event("call_closed", 10)
     peer.wait_event("CALL_CLOSED", 10)
