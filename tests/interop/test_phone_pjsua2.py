@@ -130,7 +130,11 @@ def test_pjsua2_calls_holds_resumes_sends_dtmf_and_hangs_up(
     pjsua2.command("call", uri=f"sip:202@127.0.0.1:{switch.process.port}")
     pjsua2.call_state("CONFIRMED", 15)
     peer.wait_event("CALL_ESTABLISHED", 15)
-    pjsua2.media("active", 10)
+    media = pjsua2.media("active", 10)
+    # pjsua2 offers speex, iLBC, GSM first; the switch keeps only what it relays (G.711, G.722)
+    # and its relay, not the peer, is pjsua2's media address.
+    assert media["codec"] == "PCMU", media
+    assert SWITCH_RTP[0] <= int(media["remote"].rsplit(":", 1)[1]) <= SWITCH_RTP[1], media
     pjsua2.wait_audio(150, 15)  # three seconds of the peer's tone reached pjsua2
 
     hold_and_resume(pjsua2, peer)

@@ -70,9 +70,12 @@ class Media:
 def _wav_complete(path: Path) -> bool:
     """Whether the RIFF and data chunk lengths in the header match the file (pjmedia's WAV
     writer fills them in when it closes the file)."""
-    with path.open("rb") as wav:
-        header = wav.read(44)
-    size = path.stat().st_size
+    try:
+        with path.open("rb") as wav:
+            header = wav.read(44)
+        size = path.stat().st_size
+    except OSError:
+        return False
     if len(header) < 44 or header[:4] != b"RIFF":
         return False
     riff, data = int.from_bytes(header[4:8], "little"), int.from_bytes(header[40:44], "little")
@@ -94,7 +97,7 @@ class Call(pj.Call):  # type: ignore[misc]
         if info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
             self.phone.media.close(info.id)
             emit("call_closed", call=info.id, code=info.lastStatusCode)
-            # Kept, not dropped: deleting a Call inside its own callback is use after free.
+            # Kept until shutdown deletes it (see there) while pjsua still runs.
             self.phone.ended.append(self.phone.calls.pop(info.id))
 
     def onCallMediaState(self, prm: Any) -> None:  # noqa: N802
@@ -103,7 +106,12 @@ class Call(pj.Call):  # type: ignore[misc]
             if media.type != pj.PJMEDIA_TYPE_AUDIO:
                 continue
             status = _MEDIA_STATUS.get(media.status, str(media.status))
-            emit("media", call=info.id, status=status, dir=_DIRECTIONS.get(media.dir, media.dir))
+            codec = remote = None
+            if media.status != pj.PJSUA_CALL_MEDIA_NONE:
+                stream = self.getStreamInfo(media.index)
+                codec, remote = stream.codecName, stream.remoteRtpAddress
+            emit("media", call=info.id, status=status, dir=_DIRECTIONS.get(media.dir, media.dir),
+                 codec=codec, remote=remote)  # fmt: skip
             if media.status in (pj.PJSUA_CALL_MEDIA_ACTIVE, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD):
                 self.phone.media.connect(info.id, self.getAudioMedia(media.index))
 
@@ -130,10 +138,6 @@ class Call(pj.Call):  # type: ignore[misc]
 
     def onDtmfDigit(self, prm: Any) -> None:  # noqa: N802
         emit("dtmf", call=self.getId(), digit=prm.digit, method=prm.method)
-
-    def onStreamStarted(self, prm: Any) -> None:  # noqa: N802
-        info = self.getStreamInfo(prm.streamIdx)
-        emit("stream", call=self.getId(), codec=info.codecName, remote=info.remoteRtpAddress)
 
 
 _MEDIA_STATUS = {
@@ -297,8 +301,9 @@ class Phone:
         for call_id in list(self.media.recorders):
             self.media.close(call_id)
         self.media.player = None
-        # Delete every Call now, while pjsua lives: the wrapper keeps references of its own,
-        # so garbage collection would delete them after libDestroy, where pjsua asserts.
+        # Delete every Call now, while pjsua lives: the SWIG wrapper keeps references of its
+        # own to a Call that had callbacks (refcount 4, no Python referrer), so Python would
+        # delete it at exit, after libDestroy, and pjsua_call_set_user_data asserts (abort).
         for call in [*self.calls.values(), *self.ended]:
             pj.Call.__swig_destroy__(call)
         self.calls.clear()
