@@ -56,6 +56,23 @@ class Forwarded:
 
 
 @dataclass(slots=True, kw_only=True, eq=False)
+class InDialogAck:
+    """Our ACK for the 2xx to a re-INVITE we crossed into leg ``to_side``: every copy of that
+    2xx gets it again (RFC 3261 §13.2.2.4). When the re-INVITE had no SDP, the 2xx carried the
+    offer (``offer``): the ACK then waits for the answer in the ACK of the phone that sent the
+    re-INVITE (its CSeq ``answer_seq``), and carries it (RFC 3264 §4, §13.2.1)."""
+
+    call: Call
+    to_side: str
+    seq: int
+    """The CSeq number of the INVITE we sent, which the ACK repeats."""
+    offer: SessionDescription | None = None
+    answer_seq: int = 0
+    ack: Request | None = None
+    """None while the answer is awaited."""
+
+
+@dataclass(slots=True, kw_only=True, eq=False)
 class Call:
     caller: str
     callee: str
@@ -98,6 +115,8 @@ class Call:
     """The 200's SDP for the caller, held until a reliable 183 with SDP is PRACKed."""
     ok_to_a: Response | None = None
     timers: dict[str, Any] = field(default_factory=dict)
+    awaiting_reoffer_answer: InDialogAck | None = None
+    """A re-INVITE without SDP drew an offer from the other leg; its answer is awaited."""
     last_sdp_to: dict[str, bytes] = field(default_factory=dict)
 
     @property

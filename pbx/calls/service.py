@@ -5,7 +5,9 @@ callee (we are their UAC), each with its own dialog. The switch authenticates th
 (407, the registrar's rules), forks to every binding, relays 180/183 (early media through the
 relay), takes the first 2xx, CANCELs the rest and ACKs, and tears both sides down on BYE or
 CANCEL. In-dialog re-INVITE, UPDATE and INFO cross to the other leg with their SDP rewritten
-to the relay. Out-of-dialog MESSAGE is proxied statefully to the callee's bindings.
+to the relay (a re-INVITE without SDP gets the other leg's offer in its 200, and the answer in
+its ACK goes on in our ACK to that leg). Out-of-dialog MESSAGE is proxied statefully to the
+callee's bindings.
 
 This module is the asyncio edge: transactions come from the pure transaction layer, SDP
 from the pure media plan; timers are loop handles.
@@ -34,7 +36,7 @@ from pbx.calls.media_plan import (
     parse_body,
     switch_offer,
 )
-from pbx.calls.model import Branch, Call, CallState, Forwarded, ServerTxKey
+from pbx.calls.model import Branch, Call, CallState, Forwarded, InDialogAck, ServerTxKey
 from pbx.calls.session_timer import SessionTimer, TooSmall, negotiate, refresh_interval
 from pbx.clock import Clock
 from pbx.registrar.location import Location, reach
@@ -54,7 +56,7 @@ from pbx.sip.dialog import (
 )
 from pbx.sip.errors import SipParseError
 from pbx.sip.headers import NameAddress, Via
-from pbx.sip.message import Request, Response, make_request, make_response
+from pbx.sip.message import Request, Response, make_request, make_response, without_top_via
 from pbx.sip.sdp import SessionDescription
 from pbx.sip.transaction import (
     MAGIC_COOKIE,
@@ -164,6 +166,7 @@ class CallService:
         self._by_b_call_id: dict[str, Call] = {}
         self._by_branch: dict[ClientKey, Call] = {}
         self._forwarded: dict[ClientKey, Forwarded] = {}
+        self._in_dialog_acks: dict[ClientKey, InDialogAck] = {}
         self._messages: dict[ClientKey, tuple[ServerTxKey, list[int], int]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.calls: set[Call] = set()
@@ -562,6 +565,13 @@ class CallService:
         if key in self._messages:
             self._message_response(key, response)
             return
+        in_dialog_ack = self._in_dialog_acks.get(key)
+        if in_dialog_ack is not None:
+            # A copy of a crossed re-INVITE's 2xx: our ACK was lost (sent again), or the
+            # answer it must carry has not come yet (nothing to send until it does).
+            if 200 <= response.status < 300 and in_dialog_ack.ack is not None:
+                self._send_in_dialog_ack(in_dialog_ack)
+            return
         call = self._by_branch.get(key)
         if call is None or key.method != "INVITE":
             return
@@ -937,8 +947,11 @@ class CallService:
             self._cancel_timer(call, "reok")
             if call.awaiting_ack_answer and ack.cseq.seq == call.a_invite.cseq.seq:
                 self._late_answer(call, ack)
+            self._reoffer_answered(call, "a", ack)
         elif dialog_id is not None and dialog_id.call_id in self._by_b_call_id:
-            self._cancel_timer(self._by_b_call_id[dialog_id.call_id], "reok")
+            call = self._by_b_call_id[dialog_id.call_id]
+            self._cancel_timer(call, "reok")
+            self._reoffer_answered(call, "b", ack)
 
     def _side_of(self, request: Request) -> tuple[Call, str] | None:
         """Which call and which leg an in-dialog request belongs to (§12.2.2)."""
@@ -1123,18 +1136,10 @@ class CallService:
                 call.a_dialog = dialog
             elif call.answered is not None:
                 call.answered.dialog = dialog
+        pending = None
         if original.method == "INVITE" and status < 300 and dialog is not None:
-            transport = call.a_flow.transport if other == "a" else call.answered.binding.transport  # type: ignore[union-attr]
-            destination = (
-                Destination(
-                    transport=transport, host=call.a_flow.remote[0], port=call.a_flow.remote[1]
-                )
-                if other == "a"
-                else call.answered.destination  # type: ignore[union-attr]
-            )
-            self._transport.send(
-                build_ack(dialog, response.cseq.seq, via=self._via(transport)), destination
-            )
+            pending = InDialogAck(call=call, to_side=other, seq=response.cseq.seq)
+            self._in_dialog_acks[key] = pending
         body = b""
         if 200 <= status < 300 and fwd.offer is not None:
             try:
@@ -1159,8 +1164,23 @@ class CallService:
                     call.last_sdp_to[side] = body
                     leg_a, leg_b = (leg_from, leg_to) if side == "a" else (leg_to, leg_from)
                     self._configure_relay(call, leg_a, leg_b)
+        elif pending is not None and response.body:
+            # A re-INVITE without SDP: the 2xx carries the other leg's offer (RFC 3264 §4),
+            # crossed rewritten to the relay; its answer comes in the ACK (§13.2.1).
+            crossed = self._offer_across(call, side, response)
+            if crossed is None:
+                # §13.2.2.4: an offer we cannot take is ACKed, then the session ends.
+                self._send_in_dialog_ack(pending)
+                self._respond(server_key, original, 488)
+                self._end(call, "no usable SDP in the other leg's offer", send_bye=True)
+                return
+            pending.offer, body = crossed
+            pending.answer_seq = original.cseq.seq
+            call.awaiting_reoffer_answer = pending
         elif response.body and response.content_type:
             body = response.body
+        if pending is not None and pending.offer is None:
+            self._send_in_dialog_ack(pending)
         side_transport = call.a_flow.transport
         if side == "b" and call.answered is not None:
             side_transport = call.answered.binding.transport
@@ -1186,6 +1206,97 @@ class CallService:
             self._resend_2xx(call, reply, "reok")
         if status in (408, 481):
             self._end(call, "leg gone", send_bye=True)
+
+    def _offer_across(
+        self, call: Call, side: str, response: Response
+    ) -> tuple[SessionDescription, bytes] | None:
+        """The offer in ``response`` and its rewrite for ``side`` (naming the relay's leg there);
+        None when it has none we can carry."""
+        try:
+            offer = parse_body(response.content_type, response.body)
+            if offer is None:
+                return None
+            host, port = call.relay.local_address(side)
+            call.sdp_version += 1
+            rewritten = offer_to_callee(
+                offer,
+                address=host,
+                port=port,
+                session_id=self._session_id(call),
+                version=call.sdp_version,
+            )
+        except (NoCommonMedia, SipParseError):
+            return None
+        body = rewritten.serialize().encode()
+        call.last_sdp_to[side] = body
+        return offer, body
+
+    def _reoffer_answered(self, call: Call, side: str, ack: Request) -> None:
+        """``side``'s ACK for the 2xx that carried the other leg's offer: its answer, rewritten to
+        the relay, goes on in our ACK to that leg. Without a usable one the session ends (the
+        offerer could not be answered, RFC 3261 §13.2.2.4)."""
+        pending = call.awaiting_reoffer_answer
+        if pending is None or pending.to_side == side or ack.cseq.seq != pending.answer_seq:
+            return
+        call.awaiting_reoffer_answer = None
+        assert pending.offer is not None
+        host, port = call.relay.local_address(pending.to_side)
+        try:
+            answer = parse_body(ack.content_type, ack.body)
+            planned = (
+                answer_to_caller(
+                    pending.offer,
+                    answer,
+                    address=host,
+                    port=port,
+                    session_id=self._session_id(call),
+                    version=call.sdp_version,
+                )
+                if answer is not None
+                else None
+            )
+        except (NoCommonMedia, SipParseError):
+            planned = None
+        if planned is None:
+            self._send_in_dialog_ack(pending)
+            log.info("event=reoffer_unanswered call_id=%s from=%s", call.a_call_id, side)
+            self._end(call, "no usable answer to the other leg's offer", send_bye=True)
+            return
+        sdp, leg_offerer, leg_answerer = planned
+        body = sdp.serialize().encode()
+        call.last_sdp_to[pending.to_side] = body
+        if pending.to_side == "a":
+            self._configure_relay(call, leg_offerer, leg_answerer)
+        else:
+            self._configure_relay(call, leg_answerer, leg_offerer)
+        self._send_in_dialog_ack(pending, body)
+
+    def _send_in_dialog_ack(self, pending: InDialogAck, body: bytes = b"") -> None:
+        """Send the ACK of ``pending`` (built once, with ``body``: the same ACK every time)."""
+        call, side = pending.call, pending.to_side
+        if side == "a":
+            transport = call.a_flow.transport
+            dialog = call.a_dialog
+            destination = Destination(
+                transport=transport, host=call.a_flow.remote[0], port=call.a_flow.remote[1]
+            )
+        else:
+            if call.answered is None:
+                return
+            transport = call.answered.binding.transport
+            dialog = call.answered.dialog
+            destination = call.answered.destination
+        if pending.ack is None:
+            if dialog is None:
+                return
+            pending.ack = build_ack(
+                dialog,
+                pending.seq,
+                via=self._via(transport),
+                body=body,
+                content_type="application/sdp" if body else None,
+            )
+        self._transport.send(pending.ack, destination)
 
     # -- session refresh (keeps dead calls from living forever) -------------------------------
     def _touch(self, call: Call) -> None:
@@ -1279,6 +1390,7 @@ class CallService:
             self._by_branch.pop(key, None)
             self._forwarded.pop(key, None)
             self._messages.pop(key, None)
+            self._in_dialog_acks.pop(key, None)
 
     def _cancel_timer(self, call: Call, name: str) -> None:
         handle = call.timers.pop(name, None)
@@ -1346,9 +1458,18 @@ class CallService:
             return  # already answered
         if response is not None and response.status < 300:
             statuses.insert(0, -1)
-            self._run(
-                self.tl.respond(server_key, _strip_top_via(response), self._clock.monotonic())
-            )
+            # The stored answer (§17.2.2: every retransmission gets it again) keeps the
+            # sender's Vias even when the callee wrote them all in one field.
+            forwarded = without_top_via(response)
+            if forwarded is not None:
+                self._run(self.tl.respond(server_key, forwarded, self._clock.monotonic()))
+                return
+            transaction = self.tl.get(server_key)
+            if transaction is not None:  # the callee dropped the sender's Via: answer it so
+                self._respond(
+                    server_key, transaction.request, response.status, response.reason,
+                    to_tag=response.to.tag,
+                )  # fmt: skip
             return
         statuses.append(408 if response is None else response.status)
         if len(statuses) == total:
@@ -1383,15 +1504,6 @@ class CallService:
     @staticmethod
     def _session_id(call: Call) -> str:
         return str(crc32(call.b_call_id.encode()))
-
-
-def _strip_top_via(response: Response) -> Response:
-    return Response(
-        status=response.status,
-        reason=response.reason,
-        headers=response.headers.without_first("via"),
-        body=response.body,
-    )
 
 
 def _active_row(call: Call) -> ActiveCall:

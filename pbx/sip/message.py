@@ -263,8 +263,9 @@ def parse_message(data: bytes, *, stream: bool = False) -> Message:
     parts: list[str] = []
     method = None
     if not is_response:
-        # Request-Line = Method SP Request-URI SP SIP-Version; runs of SP tolerated
-        # (RFC 4475 §3.1.2.9-10), never forwarded: we write single SPs.
+        # Request-Line = Method SP Request-URI SP SIP-Version CRLF; runs of SP between the
+        # elements tolerated (RFC 4475 §3.1.2.9), never forwarded: we write single SPs.
+        # SP before the CRLF is refused below (§3.1.2.10), once the method is known.
         parts = start.split(" ")
         if len(parts) != 3:
             parts = [part for part in parts if part]
@@ -319,6 +320,9 @@ def parse_message(data: bytes, *, stream: bool = False) -> Message:
         message: Message
         if is_response:
             message = _response_from(start, headers, body)
+        elif start[-1:] == " ":
+            # RFC 4475 §3.1.2.10: nothing may stand between SIP-Version and CRLF.
+            raise SipParseError("Malformed Request-Line: SP before CRLF")
         else:
             message = _request_from(parts, method, headers, body)
         _check_and_cache(message, parts, method, vias, singles)
@@ -485,6 +489,39 @@ def with_top_via(request: Request, via: Via) -> Request:
     stamped._cache.update(request._cache)
     stamped._cache["vias"] = [via, *request.vias[1:]]
     return stamped
+
+
+def without_top_via(response: Response) -> Response | None:
+    """``response`` with its topmost Via value taken off, as a proxy forwards it (§16.7 step 3).
+
+    The value, not the field: a peer may write every Via value in one comma-separated field
+    (§7.3.1), and taking off that whole field would lose the Vias the response still needs to
+    find its way back. None when no Via value remains: the response was meant for us and is
+    not forwarded (§16.7 step 3).
+    """
+    vias = response.vias
+    if len(vias) < 2:
+        return None
+    headers = response.headers
+    index = headers._keys.index("via")
+    name, value = headers._fields[index]
+    rest = split_comma_list(value)[1:] if "," in value else []
+    if rest:
+        fields = (*headers._fields[:index], (name, ", ".join(rest)), *headers._fields[index + 1 :])
+        keys = headers._keys
+    else:
+        fields = (*headers._fields[:index], *headers._fields[index + 1 :])
+        keys = (*headers._keys[:index], *headers._keys[index + 1 :])
+    forwarded = Response(
+        status=response.status,
+        reason=response.reason,
+        version=response.version,
+        headers=Headers._from_parts(fields, keys),
+        body=response.body,
+    )
+    forwarded._cache.update(response._cache)
+    forwarded._cache["vias"] = vias[1:]
+    return forwarded
 
 
 def make_response(

@@ -25,7 +25,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.sipp import run_sipp
+from tests.support.baresip import BaresipPhone
+from tests.support.phone_peer import tone_wav
+from tests.support.sipp import free_port, run_sipp
 from tests.support.tools import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,7 +78,6 @@ def test_fresh_clone_make_run_setup_register_and_stop(tmp_path: Path) -> None:
         os.environ,
         SWITCHBOARD_SIP_PORT="0",
         SWITCHBOARD_WEB_PORT="0",
-        SWITCHBOARD_DIGEST_ALGORITHMS="MD5",
         PYTHONUNBUFFERED="1",
     )
     env.pop("VIRTUAL_ENV", None)
@@ -120,6 +121,25 @@ def test_fresh_clone_make_run_setup_register_and_stop(tmp_path: Path) -> None:
         assert registered.successful == 1, registered.output[-2000:]
         status = json.load(browser.open(web + "/api/status", timeout=10))
         assert [p["extension"] for p in status["phones"]] == ["201"]
+
+        # A real softphone too, set up as the README says and nothing else changed.
+        request = urllib.request.Request(
+            web + "/api/extensions", data=json.dumps({"number": "202", "name": "Soft"}).encode(),
+            headers={"Content-Type": "application/json", "X-CSRF-Token": csrf}, method="POST",
+        )  # fmt: skip
+        soft = json.load(browser.open(request, timeout=10))["password"]
+        baresip = require_tool("baresip", "baresip")
+        folder = tmp_path / "baresip"
+        folder.mkdir()
+        phone = BaresipPhone(
+            baresip, folder, user="202", password=soft, switch=("127.0.0.1", sip_port),
+            sip_port=free_port(), ctrl_port=free_port(), rtp_ports=(45300, 45399),
+            source_wav=tone_wav(folder / "mic.wav", 440, 1.0),
+        )  # fmt: skip
+        try:
+            out.wait_for(r"event=registered aor=202 ", 20)
+        finally:
+            phone.stop()
     finally:
         started = time.monotonic()
         os.killpg(make.pid, signal.SIGTERM)  # what systemd or a terminal's Ctrl-C does

@@ -22,6 +22,7 @@ from pbx.sip.message import (
     make_response,
     make_response_from_fields,
     parse_message,
+    without_top_via,
 )
 from pbx.sip.uri import AbsoluteUri, SipUri, parse_uri
 from tests.unit.sip.sipdata import (
@@ -360,7 +361,7 @@ def test_odd_date_passes_through() -> None:
 
 
 def test_extra_spaces_in_request_line_are_tolerated_and_not_forwarded() -> None:
-    """lwsstart/trws: accepted liberally; what we send has single SPs."""
+    """lwsstart: runs of SP between the elements are accepted; what we send has single SPs."""
     request = load_request("options_extra_spaces_in_request_line.sip")
     assert request.method == "OPTIONS"
     assert str(request.uri) == "sip:1002@pbx.example.com"
@@ -533,6 +534,43 @@ def test_spaces_in_request_uri() -> None:
     exc = fixture_error("invite_spaces_in_request_uri.sip")
     assert_answerable(exc, "INVITE")
     assert "Request-Line" in exc.reason
+
+
+def test_sp_before_crlf_in_request_line() -> None:
+    """trws (RFC 4475 §3.1.2.10): SP between SIP-Version and CRLF is invalid, and answerable."""
+    exc = fixture_error("options_sp_before_crlf_in_request_line.sip")
+    assert_answerable(exc, "OPTIONS")
+    assert "Request-Line" in exc.reason
+    assert ("Call-ID", "trws-ksjhdfb0942304@example.com") in exc.headers
+
+
+@pytest.mark.parametrize("tail", [" ", "  ", "\t ", " \t "])
+def test_any_whitespace_ending_a_request_line_is_refused(tail: str) -> None:
+    """The same without the fixture: one SP, several, or SP mixed with HTAB before the CRLF."""
+    data = replaced("SIP/2.0\r\nVia", f"SIP/2.0{tail}\r\nVia")
+    with pytest.raises(SipParseError, match="Request-Line|SIP-Version"):
+        parse_message(data)
+
+
+def test_a_bare_lf_request_line_with_sp_before_its_end_is_refused() -> None:
+    """A phone ending lines in bare LF (tolerated) still may not put SP before it."""
+    data = OPTIONS.replace("\r\n", "\n").replace("SIP/2.0\n", "SIP/2.0 \n", 1).encode()
+    exc = parse_error(data)
+    assert_answerable(exc, "OPTIONS")
+
+
+def test_a_status_line_ending_in_sp_is_part_of_the_reason_phrase() -> None:
+    """Status-Line = SIP-Version SP Status-Code SP Reason-Phrase CRLF, and Reason-Phrase may
+    hold SP (§25.1): a response is not refused for it; an empty reason after the code is one."""
+    base = "SIP/2.0 200 OK\r\n" + OPTIONS.split("\r\n", 1)[1]
+    for line, reason in (
+        ("SIP/2.0 200 OK  ", "OK"),
+        ("SIP/2.0 180 Ringing here ", "Ringing here"),
+        ("SIP/2.0 200 ", ""),
+    ):
+        response = parse_message(base.replace("SIP/2.0 200 OK", line, 1).encode())
+        assert isinstance(response, Response)
+        assert response.reason == reason
 
 
 def test_headers_in_request_uri() -> None:
@@ -1085,3 +1123,53 @@ def test_make_request_without_body_has_no_content_type() -> None:
 
 def test_headers_class_is_what_messages_hold() -> None:
     assert isinstance(parse_message(OPTIONS.encode()).headers, Headers)
+
+
+# ---------------------------------------------------------------------------
+# Forwarding a response (§16.7 step 3)
+
+PROXIED_OK = (
+    "SIP/2.0 200 OK\r\n"
+    "{vias}"
+    "From: <sip:1001@pbx.example.com>;tag=f1\r\n"
+    "To: <sip:1002@pbx.example.com>;tag=t2\r\n"
+    "Call-ID: msg-1@192.0.2.41\r\n"
+    "CSeq: 7 MESSAGE\r\n"
+    "Content-Length: 0\r\n"
+    "\r\n"
+)
+OURS = "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKours;rport=5060"
+SENDER = "SIP/2.0/UDP 192.0.2.41:5060;branch=z9hG4bKsender;received=192.0.2.41"
+FIRST_HOP = "SIP/2.0/TCP 192.0.2.50;branch=z9hG4bKedge"
+
+
+@pytest.mark.parametrize(
+    "vias",
+    [
+        f"Via: {OURS}\r\nVia: {SENDER}\r\nVia: {FIRST_HOP}\r\n",
+        f"Via: {OURS}, {SENDER}, {FIRST_HOP}\r\n",
+        f"Via: {OURS}, {SENDER}\r\nVia: {FIRST_HOP}\r\n",
+        f"v: {OURS}\r\nVia: {SENDER},{FIRST_HOP}\r\n",
+    ],
+    ids=["one-field-each", "one-field-for-all", "ours-shares-a-field", "compact-then-pair"],
+)
+def test_without_top_via_takes_off_one_value_however_the_vias_are_written(vias: str) -> None:
+    """A callee may write all its Vias in one field (§7.3.1): only our value goes."""
+    response = parse_message(PROXIED_OK.format(vias=vias).encode())
+    assert isinstance(response, Response)
+    forwarded = without_top_via(response)
+    assert forwarded is not None
+    assert [v.branch for v in forwarded.vias] == ["z9hG4bKsender", "z9hG4bKedge"]
+    again = parse_message(bytes(forwarded))
+    assert [str(v) for v in again.vias] == [str(v) for v in forwarded.vias]
+    assert (again.status, again.reason, again.to.tag) == (200, "OK", "t2")  # type: ignore[union-attr]
+    assert [k for k in again.headers._keys if k != "via"] == [
+        k for k in response.headers._keys if k != "via"
+    ]
+
+
+def test_without_top_via_of_a_response_meant_for_us_is_none() -> None:
+    """§16.7 step 3: no Via left means the response is not forwarded."""
+    response = parse_message(PROXIED_OK.format(vias=f"Via: {OURS}\r\n").encode())
+    assert isinstance(response, Response)
+    assert without_top_via(response) is None
