@@ -127,6 +127,31 @@ class BaresipPhone:
                     return message
         raise AssertionError(f"{self.user}: no {kind} in {timeout}s; events: {self.events}")
 
+    def wait_count(self, kind: str, count: int, timeout: float) -> list[dict[str, Any]]:
+        """The first ``count`` events of type ``kind``, waiting up to ``timeout`` for them."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [event for event in self.events if event.get("type") == kind]
+            if len(found) >= count:
+                return found[:count]
+            if time.monotonic() >= deadline or not self._receive(deadline):
+                raise AssertionError(
+                    f"{self.user}: {len(found)} of {count} {kind} in {timeout}s; {self.events}"
+                )
+
+    def _receive(self, deadline: float) -> bool:
+        """Read what the control socket has until ``deadline``; False when it closed."""
+        self._sock.settimeout(max(0.05, deadline - time.monotonic()))
+        try:
+            data = self._sock.recv(65536)
+        except TimeoutError:
+            return True
+        if not data:
+            return False
+        self._buffer += data
+        self.events.extend(self._parse())
+        return True
+
     def _parse(self) -> list[dict[str, Any]]:
         out = []
         while True:
