@@ -1,0 +1,129 @@
+"""The phone matrix, linphone: Debian 12's linphonec 5.1 as extension 201 on a switch left on
+its defaults, calling a baresip peer (202) through the switch.
+
+linphone registers (the switch logs it, MD5 as the default offers), calls the peer, each hears
+the other's tone through the relay (linphone 440 Hz, the peer 1000 Hz), linphone holds (the peer
+is offered sendonly) and resumes (sendrecv, and linphone hears the peer again), sends DTMF the
+RFC 4733 way (its default) that the peer decodes, and hangs up (the peer sees the BYE, the switch
+logs the call's end). No setting in linphone was needed for the switch beyond its account.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.linphone import (
+    CLIENT_TONE_HZ,
+    LinphonePhone,
+    recorded_seconds,
+    start_linphone,
+    wait_until,
+)
+from tests.support.phone_peer import PEER_TONE_HZ, Office, PeerPhone, dominant_tone, office
+from tests.support.phone_peer import start_peer as start_baresip_peer
+
+SWITCH_RTP = (33000, 33199)
+LINPHONE_RTP = (42000, 42499)
+PEER_RTP = (42500, 42999)
+DIGITS = "1#5*"
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[tuple[Office, LinphonePhone, PeerPhone]]:
+    with office(tmp_path, rtp_ports=SWITCH_RTP) as switch:
+        peer = start_baresip_peer(switch, tmp_path, "202", rtp_ports=PEER_RTP)
+        try:
+            peer.wait_registered()
+            phone = start_linphone(switch, tmp_path, "201", rtp_ports=LINPHONE_RTP)
+            try:
+                yield switch, phone, peer
+            finally:
+                phone.stop()
+        finally:
+            peer.stop()
+
+
+def _peer_recording(peer: PeerPhone) -> Path | None:
+    found = sorted(peer.recordings.glob("*-dec.wav"))
+    return found[0] if found else None
+
+
+def _heard(path: Path | None, hz: int, who: str) -> None:
+    assert path is not None, f"{who} recorded nothing"
+    peak, loud = dominant_tone(path)
+    assert abs(peak - hz) <= 10, f"{who} heard {peak:.0f} Hz, not {hz} Hz"
+    assert loud >= 2.0, f"{who} heard only {loud:.2f} s of tone"
+
+
+def test_linphone_registers_calls_holds_sends_dtmf_and_hangs_up(
+    lab: tuple[Office, LinphonePhone, PeerPhone],
+) -> None:
+    switch, phone, peer = lab
+    switch.wait_registered("201")
+    assert switch.auth_algorithm("201") == "MD5"
+
+    phone.call("202")
+    peer.wait_event("CALL_ESTABLISHED", timeout=10)
+    # Both recordings fill while the call is up: 3 s each way before the hold.
+    wait_until(lambda: recorded_seconds(phone.recording) >= 3, 15, "linphone hears 3 s")
+    wait_until(lambda: (p := _peer_recording(peer)) is not None and recorded_seconds(p) >= 3,
+               15, "the peer hears 3 s")  # fmt: skip
+
+    phone.hold()
+    wait_until(lambda: peer.remote_directions()[-1:] in (["sendonly"], ["inactive"]), 10,
+               f"the peer is offered sendonly/inactive: {peer.remote_directions()}")  # fmt: skip
+    resumed = phone.folder / "resumed.wav"
+    phone.record_to(resumed)  # the stream resume opens records here: audio after the hold
+    phone.resume()
+    wait_until(lambda: peer.remote_directions()[-1:] == ["sendrecv"], 10,
+               f"the peer is offered sendrecv again: {peer.remote_directions()}")  # fmt: skip
+    wait_until(lambda: recorded_seconds(resumed) >= 2.5, 15, "linphone hears 2.5 s after resume")
+
+    phone.send_dtmf(DIGITS)
+    assert peer.dtmf_digits(len(DIGITS), timeout=15) == DIGITS
+
+    ended = phone.hang_up()
+    assert "No error" in ended, ended
+    peer.wait_event("CALL_CLOSED", timeout=10)
+    switch.process.wait_for(re.compile(r"event=call_end .*reason='caller hung up'"), timeout=10)
+
+    directions = peer.remote_directions()
+    held = next(i for i, d in enumerate(directions) if d in ("sendonly", "inactive"))
+    assert directions[0] == "sendrecv" and "sendrecv" in directions[held + 1 :], directions
+    _heard(phone.recording, PEER_TONE_HZ, "linphone (before hold)")
+    _heard(resumed, PEER_TONE_HZ, "linphone (after resume)")
+    _heard(_peer_recording(peer), CLIENT_TONE_HZ, "the peer")
+    # linphone's media came from loopback and its own RTP range.
+    legs = re.findall(
+        r"event=media_update .* leg=a remote=([\d.]+):(\d+) ", "".join(switch.process.lines)
+    )
+    assert legs, "the switch logged no media for linphone's leg"
+    for host, port in legs:
+        assert host == "127.0.0.1" and LINPHONE_RTP[0] <= int(port) <= LINPHONE_RTP[1], legs
+
+
+def test_linphone_answers_a_call_from_the_peer_and_both_are_heard(
+    lab: tuple[Office, LinphonePhone, PeerPhone],
+) -> None:
+    """The other direction: the switch's INVITE to linphone's registered Contact is answered."""
+    switch, phone, peer = lab
+    switch.wait_registered("201")
+    phone.answer_automatically()
+
+    peer.command("dial", f"sip:201@{switch.switch[0]}:{switch.switch[1]}")
+    phone.wait_answered()
+    peer.wait_event("CALL_ESTABLISHED", timeout=10)
+    wait_until(lambda: recorded_seconds(phone.recording) >= 3, 15, "linphone hears 3 s")
+    wait_until(lambda: (p := _peer_recording(peer)) is not None and recorded_seconds(p) >= 3,
+               15, "the peer hears 3 s")  # fmt: skip
+
+    peer.command("hangup")
+    phone.wait_ended()
+    switch.process.wait_for(re.compile(r"event=call_end .*reason='caller hung up'"), timeout=10)
+    peer.wait_event("CALL_CLOSED", timeout=10)
+    _heard(phone.recording, PEER_TONE_HZ, "linphone")
+    _heard(_peer_recording(peer), CLIENT_TONE_HZ, "the peer")
