@@ -45,6 +45,7 @@ def lab(tmp_path: Path) -> Iterator[tuple[Office, LinphonePhone, PeerPhone]]:
                 phone.stop()
         finally:
             peer.stop()
+            (tmp_path / "switch.log").write_text("".join(switch.process.lines))  # to debug
 
 
 def _peer_recording(peer: PeerPhone) -> Path | None:
