@@ -20,6 +20,8 @@ from typing import Any
 from gateway_fxo.agent import Agent
 from gateway_fxo.line import LineCard
 from gateway_fxo.line_policy import AgentSettings
+from gateway_fxo.sim_address import remove_address, write_address
+from pbx.config import Settings
 from pbx.log import configure_logging
 from pbx.sd_notify import keep_watchdog_fed, notify
 from pbx.store.database import open_database
@@ -62,8 +64,10 @@ async def run(options: argparse.Namespace) -> None:
         from gateway_fxo.sim_control import start_control_server
 
         control = await start_control_server(line, "127.0.0.1", options.sim_control)
-        bound = control.sockets[0].getsockname()[1]
-        print(f"Simulated line control on 127.0.0.1:{bound}", file=sys.stderr, flush=True)
+        also = "" if Path(options.db) == Settings().db else f" --db {options.db}"
+        print(f"Simulated line control on {control.host}:{control.port} (make it ring: "
+              f"pbx line ring --from 5551234 --name ACME{also})", file=sys.stderr,
+              flush=True)  # fmt: skip
 
     def status(state: str) -> None:
         set_setting(db, "line_status", state)
@@ -105,6 +109,8 @@ async def run(options: argparse.Namespace) -> None:
     await agent.start()
     print(f"Line gateway ({options.line}) registering to {options.switch}", file=sys.stderr,
           flush=True)  # fmt: skip
+    if control is not None:  # published beside the database: `pbx line ring` finds it there
+        write_address(Path(options.db), control.host, control.port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -123,6 +129,7 @@ async def run(options: argparse.Namespace) -> None:
         registered.cancel()
         await agent.stop()
         if control is not None:
+            remove_address(Path(options.db), control.host, control.port)
             control.close()
         status("not connected")
         db.close()

@@ -83,6 +83,7 @@ class Switch:
             record_failure=self.registrar.record_auth_failure,
             new_tag=new_tag,
             server=settings.server_name,
+            default_offer=self.registrar.default_offer,
             policy=CallPolicy(
                 ring_timeout=float(settings.ring_timeout),
                 session_refresh=float(settings.session_refresh),

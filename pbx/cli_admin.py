@@ -33,6 +33,7 @@ from pbx.store.extensions import (
     list_extensions,
     remove_extension,
     set_password,
+    update_extension,
 )
 from pbx.store.registrations import load_bindings
 
@@ -63,6 +64,16 @@ def _open(db_path: Path) -> Database:
         fail(f"cannot open {db_path}: {exc}")
 
 
+_DIGEST_OPTION = click.option(
+    "--digest",
+    default=None,
+    metavar="ALGORITHMS",
+    help="digest algorithms its phones are challenged with: MD5 (the default, every phone), "
+    "SHA-256,MD5 (SHA-256 first, for phones that skip what they cannot answer), SHA-256 "
+    "(phones known to answer it), or default (the box's digest_algorithms setting)",
+)
+
+
 @click.group()
 def ext() -> None:
     """Extensions: the numbers phones register as."""
@@ -77,9 +88,15 @@ def ext() -> None:
     is_flag=True,
     help="also keep the password itself, so the web admin can provision the phone with it",
 )
+@_DIGEST_OPTION
 @db_option
 def ext_add(
-    number: str, name: str, password: str | None, keep_password: bool, db_path: Path
+    number: str,
+    name: str,
+    password: str | None,
+    keep_password: bool,
+    digest: str | None,
+    db_path: Path,
 ) -> None:
     """Create an extension; prints a generated password once."""
     generated = password is None
@@ -93,6 +110,7 @@ def ext_add(
             password=secret,
             now=time.time(),
             keep_password=keep_password,
+            digest_algorithms=digest,
         )
     except ExtensionError as exc:
         fail(str(exc))
@@ -101,6 +119,33 @@ def ext_add(
         click.echo(f"password: {secret}")
         if not keep_password:
             click.echo("(shown once: only a hash of it is stored)", err=True)
+
+
+@ext.command("set")
+@click.argument("number")
+@click.option("--name", default=None, help="display name shown on calls")
+@click.option("--outbound/--no-outbound", default=None, help="may call out through the phone line")
+@_DIGEST_OPTION
+@db_option
+def ext_set(
+    number: str, name: str | None, outbound: bool | None, digest: str | None, db_path: Path
+) -> None:
+    """Change an extension's name, outbound permission or digest algorithms."""
+    if name is None and outbound is None and digest is None:
+        fail("nothing to change: give --name, --outbound/--no-outbound or --digest")
+    db = _open(db_path)
+    try:
+        update_extension(
+            db,
+            number,
+            name=name,
+            outbound_allowed=outbound,
+            digest_algorithms=digest,
+            now=time.time(),
+        )
+    except ExtensionError as exc:
+        fail(str(exc))
+    click.echo(f"extension {number} changed")
 
 
 @ext.command("list")
@@ -120,6 +165,7 @@ def ext_list(as_json: bool, db_path: Path) -> None:
             "registered": counts.get(e.number, 0),
             "outbound_allowed": e.outbound_allowed,
             "auth_algorithm": e.last_auth_algorithm,
+            "digest_algorithms": ",".join(e.digest_algorithms) if e.digest_algorithms else None,
         }
         for e in list_extensions(db)
     ]
@@ -129,11 +175,11 @@ def ext_list(as_json: bool, db_path: Path) -> None:
     if not rows:
         click.echo("no extensions yet: pbx ext add 201 --name 'Reception'")
         return
-    click.echo(f"{'number':<8} {'name':<24} {'phones':>6}  auth")
+    click.echo(f"{'number':<8} {'name':<24} {'phones':>6}  {'challenged':<12} last auth")
     for row in rows:
         click.echo(
             f"{row['number']:<8} {row['name']:<24} {row['registered']:>6}  "
-            f"{row['auth_algorithm'] or '-'}"
+            f"{row['digest_algorithms'] or 'default':<12} {row['auth_algorithm'] or '-'}"
         )
 
 
@@ -370,7 +416,43 @@ def web(ctx: click.Context) -> None:
 
 @click.group()
 def line() -> None:
-    """The phone line: debug tools for the line gateway."""
+    """The phone line: the simulated line's exchange, and debug tools for the line gateway."""
+
+
+# The simulated exchange: the gateway's own program speaks to its line (pbx never imports the
+# gateway), and takes --db like the other commands. Its help and errors are its own.
+_SIM_LINE = {
+    "add_help_option": False,
+    "context_settings": {"ignore_unknown_options": True, "allow_extra_args": True},
+}
+
+
+def _sim_line(ctx: click.Context) -> None:
+    """This process becomes ``python -m gateway_fxo.sim_line_cli COMMAND ARGS``."""
+    assert ctx.command.name is not None
+    module = "gateway_fxo.sim_line_cli"
+    os.execv(sys.executable, [sys.executable, "-m", module, ctx.command.name, *ctx.args])
+
+
+@line.command("ring", short_help="Ring the simulated line (caller ID).", **_SIM_LINE)
+@click.pass_context
+def line_ring(ctx: click.Context) -> None:
+    """The simulated exchange rings the line: --from 5551234 --name "ACME" [--rings N]."""
+    _sim_line(ctx)
+
+
+@line.command("hangup", short_help="The simulated line's far party hangs up.", **_SIM_LINE)
+@click.pass_context
+def line_hangup(ctx: click.Context) -> None:
+    """The far party of the simulated line hangs up (or the caller gives up ringing)."""
+    _sim_line(ctx)
+
+
+@line.command("status", short_help="The simulated line's state.", **_SIM_LINE)
+@click.pass_context
+def line_status(ctx: click.Context) -> None:
+    """The simulated line's state in plain words: idle, ringing, off hook, in call [--json]."""
+    _sim_line(ctx)
 
 
 @line.command("decode", context_settings={"ignore_unknown_options": True})

@@ -166,6 +166,7 @@ class SimulatedLine:
         self._voltage = True
         self._phase = Phase.IDLE
         self._direction: str | None = None
+        self._caller: tuple[str | None, str | None] = (None, None)  # of the last inbound call
         self._source: FrameSource | None = None
         self._ringing: RingingCall | None = None
         self._rings = 0
@@ -290,6 +291,7 @@ class SimulatedLine:
         )
         self._phase = Phase.RINGING
         self._direction = "inbound"
+        self._caller = (number, name)
         self._rings = 0
 
     def far_end_answer(self) -> None:
@@ -375,6 +377,8 @@ class SimulatedLine:
             rings=self._ringing.rings_started if self._ringing is not None else self._rings,
             in_call=self._phase is Phase.CONNECTED,
             direction=self._direction,
+            caller_number=self._caller[0],
+            caller_name=self._caller[1],
             digits=self.dialled_digits(),
             digits_in_call="".join(self._receiver.after),
             flashes=self._flashes,

@@ -80,6 +80,8 @@ class SimState:
     rings: int  # ring cycles started by the current (or last) inbound call
     in_call: bool
     direction: str | None  # "inbound" / "outbound" for the current (or last) call
+    caller_number: str | None  # the caller ID sent with the current (or last) inbound call
+    caller_name: str | None
     digits: str  # dialled on the current (or last) outbound call
     digits_in_call: str  # heard after the number was complete
     flashes: int

@@ -39,8 +39,8 @@ from pbx.calls.session_timer import SessionTimer, TooSmall, negotiate, refresh_i
 from pbx.clock import Clock
 from pbx.registrar.location import Location, reach
 from pbx.routing.dialplan import DEFAULT_BLOCKED, LinePlan, route_dialled, split_list
-from pbx.routing.digest_check import Verdict, check_digest
-from pbx.sip.auth import NONCE_SALT_LENGTH, DigestAuthenticator
+from pbx.routing.digest_check import Verdict, check_digest, offer_for
+from pbx.sip.auth import NONCE_SALT_LENGTH, DigestAlgorithm, DigestAuthenticator
 from pbx.sip.dialog import (
     DialogError,
     DialogId,
@@ -143,8 +143,10 @@ class CallService:
         new_tag: Callable[[], str],
         server: str = "Switchboard",
         policy: CallPolicy | None = None,
+        default_offer: tuple[DigestAlgorithm, ...] = (DigestAlgorithm.MD5,),
     ) -> None:
         self._db = db
+        self._default_offer = default_offer
         self._clock = clock
         self._transport = transport
         self._relay = relay
@@ -299,6 +301,7 @@ class CallService:
             authenticator=self._auth,
             secrets_of=self._secrets_of,
             now=wall,
+            default_offer=self._default_offer,
         )
         if check.verdict is Verdict.OK:
             return check.user
@@ -308,10 +311,12 @@ class CallService:
             self._record_failure(flow.remote[0], wall)
             self._respond(key, request, 403, "Forbidden")
         else:
+            caller = request.from_.uri.user if isinstance(request.from_.uri, SipUri) else None
             values = self._auth.challenge_values(
                 now=wall,
                 salt=secrets.token_bytes(NONCE_SALT_LENGTH),
                 stale=check.verdict is Verdict.STALE,
+                offer=offer_for(self._secrets_of(caller) if caller else None, self._default_offer),
             )
             self._respond(
                 key,

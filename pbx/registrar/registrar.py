@@ -13,12 +13,15 @@ from dataclasses import dataclass, field
 from email.utils import formatdate
 
 from pbx.registrar.location import Location
+from pbx.routing.digest_check import offer_for, offered
 from pbx.sip.auth import (
+    DigestAlgorithm,
     DigestAuthenticator,
     DigestCredentials,
     DigestOutcome,
     parse_credentials,
 )
+from pbx.sip.digest_grammar import is_digest_scheme
 from pbx.sip.errors import SipParseError
 from pbx.sip.headers import NameAddress, parse_expires
 from pbx.sip.message import Request, Response, make_response
@@ -86,8 +89,12 @@ class Registrar:
         new_salt: Callable[[], bytes],
         policy: RegistrarPolicy | None = None,
         server: str = "Switchboard",
+        default_offer: tuple[DigestAlgorithm, ...] = (DigestAlgorithm.MD5,),
     ) -> None:
+        """``default_offer``: the digest algorithms challenged for an extension that has not
+        chosen its own, and for an unknown user (so it is answered like a known one)."""
         self._auth = authenticator
+        self._default_offer = default_offer
         self._secrets_of = secrets_of
         self.location = location
         self._new_tag = new_tag
@@ -102,21 +109,26 @@ class Registrar:
         credentials = self._credentials(request)
         if isinstance(credentials, Response):
             return RegisterOutcome(response=credentials)
-        if credentials is None:
-            return RegisterOutcome(response=self._challenge(request, now, stale=False))
         aor = _aor_user(request.to)
+        if credentials is None:
+            return RegisterOutcome(response=self._challenge(request, aor, now, stale=False))
         secrets = self._secrets_of(credentials.username)
         ha1 = None if secrets is None else secrets.ha1_for(credentials.algorithm)
         outcome = self._auth.verify(
             credentials, ha1=ha1, method="REGISTER", request_uri=str(request.uri), now=now
         )
+        if outcome is not DigestOutcome.FAILED and not offered(
+            credentials.algorithm, offer_for(secrets, self._default_offer)
+        ):
+            # An algorithm this extension is not challenged with (SHA-256 only means no MD5).
+            outcome = DigestOutcome.FAILED
         if outcome is DigestOutcome.STALE:
-            return RegisterOutcome(response=self._challenge(request, now, stale=True))
+            return RegisterOutcome(response=self._challenge(request, aor, now, stale=True))
         if outcome is DigestOutcome.REPLAY:
             # Over UDP a phone retransmits a REGISTER whose 200 was lost, same nc and all:
             # a request we already applied is answered again; any other replay is challenged.
             if not (aor and self._already_applied(aor, request)):
-                return RegisterOutcome(response=self._challenge(request, now, stale=False))
+                return RegisterOutcome(response=self._challenge(request, aor, now, stale=False))
         elif outcome is not DigestOutcome.OK:
             # Unknown user, wrong password, wrong realm or URI: one answer for all, so a
             # scanner learns nothing about which extensions exist.
@@ -153,6 +165,8 @@ class Registrar:
     def _credentials(self, request: Request) -> DigestCredentials | Response | None:
         """Our realm's Authorization answer; None when there is none (challenge)."""
         for value in request.headers.get_all("authorization"):
+            if not is_digest_scheme(value):
+                continue  # another scheme: challenged as if absent (RFC 4475 §3.3.7)
             try:
                 credentials = parse_credentials(value)
             except (SipParseError, ValueError):
@@ -297,9 +311,12 @@ class Registrar:
             self._date_second, self._date_text = second, formatdate(second, usegmt=True)
         return self._date_text
 
-    def _challenge(self, request: Request, now: float, *, stale: bool) -> Response:
-        """§22.4 / RFC 8760: one WWW-Authenticate per algorithm, SHA-256 first."""
-        values = self._auth.challenge_values(now=now, salt=self._new_salt(), stale=stale)
+    def _challenge(self, request: Request, aor: str | None, now: float, *, stale: bool) -> Response:
+        """§22.4 / RFC 8760: one WWW-Authenticate per algorithm the extension is offered."""
+        offer = offer_for(None if aor is None else self._secrets_of(aor), self._default_offer)
+        values = self._auth.challenge_values(
+            now=now, salt=self._new_salt(), stale=stale, offer=offer
+        )
         return self._reply(
             request, 401, "Unauthorized", [("WWW-Authenticate", value) for value in values]
         )

@@ -71,9 +71,11 @@ class RegistrarService:
         self.authenticator = DigestAuthenticator(
             realm=sip_realm(db),
             secret=nonce_secret(db),
-            algorithms=[DigestAlgorithm(name) for name in settings.digest_algorithms],
+            # Both may be offered: each extension chooses (its phones' abilities differ).
+            algorithms=[DigestAlgorithm.SHA_256, DigestAlgorithm.MD5],
             max_tracked_nonces=MAX_TRACKED_NONCES,
         )
+        self.default_offer = tuple(DigestAlgorithm(name) for name in settings.digest_algorithms)
         self.registrar = Registrar(
             authenticator=self.authenticator,
             secrets_of=lambda number: stored_secrets(db, number),
@@ -87,6 +89,7 @@ class RegistrarService:
                 max_contacts=settings.register_max_contacts,
             ),
             server=settings.server_name,
+            default_offer=self.default_offer,
         )
         self.guard = SourceGuard(
             GuardPolicy(

@@ -11,7 +11,8 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pbx.sip.auth import DigestAuthenticator, DigestOutcome, parse_credentials
+from pbx.sip.auth import DigestAlgorithm, DigestAuthenticator, DigestOutcome, parse_credentials
+from pbx.sip.digest_grammar import is_digest_scheme
 from pbx.sip.errors import SipParseError
 from pbx.sip.message import Request
 from pbx.store.extensions import StoredSecrets
@@ -32,6 +33,21 @@ class DigestCheck:
     algorithm: str | None = None
 
 
+def offer_for(
+    secrets: StoredSecrets | None, default: tuple[DigestAlgorithm, ...]
+) -> tuple[DigestAlgorithm, ...]:
+    """The algorithms an extension is challenged with: its own choice, else the box's default
+    (an unknown user gets the default too, so it is challenged like a known one)."""
+    if secrets is None or secrets.algorithms is None:
+        return default
+    return secrets.algorithms
+
+
+def offered(algorithm: DigestAlgorithm, offer: tuple[DigestAlgorithm, ...]) -> bool:
+    """An answer in an offered algorithm or its -sess variant (RFC 7616 §3.7)."""
+    return any(algorithm.base is choice.base for choice in offer)
+
+
 def check_digest(
     request: Request,
     *,
@@ -39,9 +55,13 @@ def check_digest(
     authenticator: DigestAuthenticator,
     secrets_of: Callable[[str], StoredSecrets | None],
     now: float,
+    default_offer: tuple[DigestAlgorithm, ...] = (DigestAlgorithm.MD5,),
 ) -> DigestCheck:
-    """Verify the request's ``header`` (Authorization or Proxy-Authorization) for our realm."""
+    """Verify the request's ``header`` (Authorization or Proxy-Authorization) for our realm;
+    an answer in an algorithm the extension is not offered fails like a wrong password."""
     for value in request.headers.get_all(header):
+        if not is_digest_scheme(value):
+            continue  # another scheme: challenged as if absent (RFC 4475 §3.3.7)
         try:
             credentials = parse_credentials(value)
         except (SipParseError, ValueError):
@@ -53,6 +73,10 @@ def check_digest(
         outcome = authenticator.verify(
             credentials, ha1=ha1, method=request.method, request_uri=str(request.uri), now=now
         )
+        if outcome is not DigestOutcome.FAILED and not offered(
+            credentials.algorithm, offer_for(secrets, default_offer)
+        ):
+            return DigestCheck(Verdict.FAILED)
         if outcome is DigestOutcome.OK:
             return DigestCheck(Verdict.OK, credentials.username, credentials.algorithm.value)
         if outcome is DigestOutcome.STALE:

@@ -258,8 +258,8 @@ class DigestAuthenticator:
         self._opaque = self._encode(self._mac(b"opaque", b"")[:12])
         # Each challenge's text around its nonce, made once: only the nonce changes per 401.
         marker = "N" * _NONCE_TEXT_LENGTH
-        self._challenge_text = [
-            _around(
+        self._challenge_text = {
+            algorithm: _around(
                 DigestChallenge(
                     realm=self._realm, nonce=marker, algorithm=algorithm, qop=("auth",),
                     opaque=self._opaque,
@@ -267,7 +267,7 @@ class DigestAuthenticator:
                 marker,
             )
             for algorithm in self._algorithms
-        ]  # fmt: skip
+        }  # fmt: skip
         # An unknown user is verified against this, so it costs the same as a wrong password.
         self._dummy_ha1 = {
             base: self._mac(b"dummy-ha1", base.value.encode()).hex()[: base.hex_length]
@@ -316,8 +316,23 @@ class DigestAuthenticator:
             return None
         return int.from_bytes(stamped[:_NONCE_STAMP_LENGTH], "big") / 1000
 
-    def challenges(self, *, now: float, salt: bytes, stale: bool = False) -> list[DigestChallenge]:
-        """One challenge per offered algorithm, in preference order, sharing one nonce."""
+    def _offer(self, offer: Sequence[DigestAlgorithm] | None) -> Sequence[DigestAlgorithm]:
+        if offer is None:
+            return self._algorithms
+        if not offer or any(algorithm not in self._challenge_text for algorithm in offer):
+            raise ValueError("an offer must name some of the authenticator's algorithms")
+        return offer
+
+    def challenges(
+        self,
+        *,
+        now: float,
+        salt: bytes,
+        stale: bool = False,
+        offer: Sequence[DigestAlgorithm] | None = None,
+    ) -> list[DigestChallenge]:
+        """One challenge per offered algorithm, in preference order, sharing one nonce;
+        ``offer`` (some of ``algorithms``) replaces the whole list for this one request."""
         nonce = self.make_nonce(now=now, salt=salt)
         return [
             DigestChallenge(
@@ -328,15 +343,23 @@ class DigestAuthenticator:
                 opaque=self._opaque,
                 stale=stale,
             )
-            for algorithm in self._algorithms
+            for algorithm in self._offer(offer)
         ]
 
-    def challenge_values(self, *, now: float, salt: bytes, stale: bool = False) -> list[str]:
-        """``WWW-Authenticate``/``Proxy-Authenticate`` values, one header each, SHA-256 first
+    def challenge_values(
+        self,
+        *,
+        now: float,
+        salt: bytes,
+        stale: bool = False,
+        offer: Sequence[DigestAlgorithm] | None = None,
+    ) -> list[str]:
+        """``WWW-Authenticate``/``Proxy-Authenticate`` values, one header each, in offer order
         (the text of :meth:`challenges`, from templates: this is every first REGISTER's cost)."""
         nonce = self.make_nonce(now=now, salt=salt)
         tail = ", stale=true" if stale else ""
-        return [f"{before}{nonce}{after}{tail}" for before, after in self._challenge_text]
+        texts = self._challenge_text
+        return [f"{texts[a][0]}{nonce}{texts[a][1]}{tail}" for a in self._offer(offer)]
 
     def verify(
         self,

@@ -350,6 +350,14 @@ def _parse_algorithm(params: dict[str, str], what: str) -> DigestAlgorithm:
     return algorithm
 
 
+def is_digest_scheme(value: str) -> bool:
+    """Whether credentials are Digest ones: RFC 3261 §25.1, ``credentials = ("Digest" LWS
+    digest-response) / other-response``; another scheme is not ours to judge (RFC 4475 §3.3.7:
+    a server that knows none of the schemes challenges as if there were no credentials)."""
+    scheme = value.lstrip().split(None, 1)[0] if value.strip() else ""
+    return scheme.lower() == "digest"
+
+
 def parse_credentials(value: str) -> DigestCredentials:
     """Parse an ``Authorization``/``Proxy-Authorization`` value; total: raises only SipParseError.
 

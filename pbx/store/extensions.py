@@ -36,6 +36,8 @@ class Extension:
     last_auth_algorithm: str | None
     created_at: float
     updated_at: float
+    digest_algorithms: tuple[str, ...] | None = None
+    """The digest offer chosen for this extension's phones; None: the box's default."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,9 +46,38 @@ class StoredSecrets:
 
     ha1_md5: str
     ha1_sha256: str
+    algorithms: tuple[DigestAlgorithm, ...] | None = None
+    """The extension's own digest offer, most preferred first; None: the box's default."""
 
     def ha1_for(self, algorithm: DigestAlgorithm) -> str:
         return self.ha1_sha256 if algorithm.base is DigestAlgorithm.SHA_256 else self.ha1_md5
+
+
+DIGEST_CHOICES = {
+    "MD5": "MD5 (every phone can answer it)",
+    "SHA-256,MD5": "SHA-256, then MD5 (phones that skip what they cannot answer)",
+    "SHA-256": "SHA-256 only (phones known to answer it)",
+}
+"""The digest offers the web admin lists, with what each means for a phone."""
+
+
+def check_digest_algorithms(text: str) -> tuple[str, ...] | None:
+    """``MD5``, ``SHA-256``, ``SHA-256,MD5``... -> the offer; ``default`` or empty -> None."""
+    value = text.strip()
+    if value.lower() in ("", "default"):
+        return None
+    names = [item.strip().upper() for item in value.split(",") if item.strip()]
+    if not names or any(name not in ("MD5", "SHA-256") for name in names):
+        raise ExtensionError(
+            f"digest algorithms must be MD5, SHA-256, SHA-256,MD5 or default, not {text[:40]!r}"
+        )
+    if len(set(names)) != len(names):
+        raise ExtensionError("a digest algorithm is listed twice")
+    return tuple(names)
+
+
+def _offer(text: object) -> tuple[str, ...] | None:
+    return None if text is None else tuple(str(text).split(","))
 
 
 def generate_password() -> str:
@@ -93,21 +124,24 @@ def add_extension(
     password: str,
     now: float,
     keep_password: bool = False,
+    digest_algorithms: str | None = None,
 ) -> Extension:
     """Create an extension; ExtensionError (and no change) on bad input or a duplicate."""
     check_number(number)
     name = check_name(name)
     check_password(password)
+    offer = None if digest_algorithms is None else check_digest_algorithms(digest_algorithms)
     with write_transaction(db):
         if get_extension(db, number) is not None:
             raise ExtensionError(f"extension {number} already exists")
         md5, sha256 = _ha1s(number, sip_realm(db), password)
         db.execute(
             "INSERT INTO extensions (number, display_name, ha1_md5, ha1_sha256, "
-            "provisioning_password, outbound_allowed, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, 1, ?, ?)",
-            [number, name, md5, sha256, password if keep_password else None, now, now],
-        )
+            "provisioning_password, outbound_allowed, created_at, updated_at, digest_algorithms) "
+            "VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?)",
+            [number, name, md5, sha256, password if keep_password else None, now, now,
+             None if offer is None else ",".join(offer)],
+        )  # fmt: skip
     extension = get_extension(db, number)
     assert extension is not None
     return extension
@@ -159,12 +193,16 @@ def remove_extension(db: Database, number: str) -> None:
         db.execute("DELETE FROM extensions WHERE number = ?", [number])
 
 
-_COLUMNS = "number, display_name, outbound_allowed, last_auth_algorithm, created_at, updated_at"
+_COLUMNS = (
+    "number, display_name, outbound_allowed, last_auth_algorithm, created_at, updated_at, "
+    "digest_algorithms"
+)
 
 
 def _extension(row: tuple[object, ...]) -> Extension:
-    number, name, outbound, algorithm, created, updated = row
+    number, name, outbound, algorithm, created, updated, offer = row
     return Extension(
+        digest_algorithms=_offer(offer),
         number=str(number),
         display_name=str(name or ""),
         outbound_allowed=bool(outbound),
@@ -224,11 +262,15 @@ def list_extensions(db: Database) -> list[Extension]:
 
 
 def stored_secrets(db: Database, number: str) -> StoredSecrets | None:
-    """The HA1 pair for ``number`` (the registrar's one read per authenticated request)."""
+    """The HA1 pair and digest offer of ``number`` (the registrar's one read per request)."""
     row = db.execute(
-        "SELECT ha1_md5, ha1_sha256 FROM extensions WHERE number = ?", [number]
+        "SELECT ha1_md5, ha1_sha256, digest_algorithms FROM extensions WHERE number = ?", [number]
     ).fetchone()
-    return None if row is None else StoredSecrets(str(row[0]), str(row[1]))
+    if row is None:
+        return None
+    offer = _offer(row[2])
+    algorithms = None if offer is None else tuple(DigestAlgorithm(name) for name in offer)
+    return StoredSecrets(str(row[0]), str(row[1]), algorithms)
 
 
 def record_auth_algorithm(db: Database, number: str, algorithm: str) -> None:
@@ -249,9 +291,13 @@ def update_extension(
     name: str | None = None,
     outbound_allowed: bool | None = None,
     voicemail_pin: str | None = None,
+    digest_algorithms: str | None = None,
     now: float,
 ) -> None:
-    """Change what the admin may change; ExtensionError (and no change) on bad input."""
+    """Change what the admin may change; ExtensionError (and no change) on bad input.
+
+    ``digest_algorithms``: the text check_digest_algorithms takes (``default`` resets)."""
+    offer = None if digest_algorithms is None else check_digest_algorithms(digest_algorithms)
     if name is not None:
         name = check_name(name)
     if voicemail_pin and (not voicemail_pin.isdigit() or len(voicemail_pin) not in PIN_LENGTHS):
@@ -271,6 +317,11 @@ def update_extension(
 
             stored = hash_password(voicemail_pin) if voicemail_pin else None
             db.execute("UPDATE extensions SET voicemail_pin = ? WHERE number = ?", [stored, number])
+        if digest_algorithms is not None:
+            db.execute(
+                "UPDATE extensions SET digest_algorithms = ? WHERE number = ?",
+                [None if offer is None else ",".join(offer), number],
+            )
         db.execute("UPDATE extensions SET updated_at = ? WHERE number = ?", [now, number])
 
 

@@ -175,6 +175,12 @@ def _0005_line_accounts(db: Database) -> None:
     db.execute("ALTER TABLE extensions ADD COLUMN kind TEXT NOT NULL DEFAULT 'phone'")
 
 
+def _0006_digest_choice(db: Database) -> None:
+    # Which digest algorithms an extension's phones are challenged with, most preferred first
+    # (e.g. "SHA-256,MD5"); NULL: the box's digest_algorithms setting (MD5 unless changed).
+    db.execute("ALTER TABLE extensions ADD COLUMN digest_algorithms TEXT")
+
+
 Migration = Callable[[Database], None]
 
 MIGRATIONS: list[tuple[str, Migration]] = [
@@ -183,6 +189,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0003_admins", _0003_admins),
     ("0004_desk_phones", _0004_desk_phones),
     ("0005_line_accounts", _0005_line_accounts),
+    ("0006_digest_choice", _0006_digest_choice),
 ]
 
 

@@ -76,7 +76,6 @@ def test_fresh_clone_make_run_setup_register_and_stop(tmp_path: Path) -> None:
         os.environ,
         SWITCHBOARD_SIP_PORT="0",
         SWITCHBOARD_WEB_PORT="0",
-        SWITCHBOARD_DIGEST_ALGORITHMS="MD5",
         PYTHONUNBUFFERED="1",
     )
     env.pop("VIRTUAL_ENV", None)
@@ -90,6 +89,12 @@ def test_fresh_clone_make_run_setup_register_and_stop(tmp_path: Path) -> None:
         code = out.wait_for(r"setup code is (\S+)", 60).group(1)
         web = out.wait_for(r"web admin on (http://\S+)/", 60).group(1)
         out.wait_for(r"Line gateway registered", 60)
+        # The README's "try an inbound call" finds the simulated line with no options.
+        line = subprocess.run(
+            [str(clone / ".venv/bin/pbx"), "line", "status"], cwd=clone, env=env,
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert (line.returncode, line.stdout) == (0, "simulated line: idle (on hook)\n"), line
 
         jar = http.cookiejar.CookieJar()
         browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from pbx.sip.auth import DigestAlgorithm
 from pbx.sip.digest_grammar import parse_challenge
 from pbx.store.database import open_database
 from tests.support.cli import pbx
@@ -53,6 +54,9 @@ def switch(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> Swi
 
 
 def test_a_phone_registers_with_sha256_and_status_shows_it(tmp_path: Path, db: Path) -> None:
+    """The per-extension digest setting under test: SHA-256 offered first for 201."""
+    chosen = pbx(db, "ext", "set", "201", "--digest", "sha-256,md5")
+    assert chosen.returncode == 0, chosen.stderr
     with switch(tmp_path) as process:
         phone = SipPhone("201", PASSWORD.format(n="201"), ("127.0.0.1", process.port))
         try:
@@ -72,6 +76,44 @@ def test_a_phone_registers_with_sha256_and_status_shows_it(tmp_path: Path, db: P
             assert 295 <= entry["expires_in"] <= 300
             assert phone.register(expires=0).status == 200
             assert status(db)["registrations"] == []
+        finally:
+            phone.close()
+
+
+def test_the_default_offer_is_md5_alone_and_an_md5_phone_registers(
+    tmp_path: Path, db: Path
+) -> None:
+    with switch(tmp_path) as process:
+        phone = SipPhone("202", PASSWORD.format(n="202"), ("127.0.0.1", process.port))
+        try:
+            challenge = phone.exchange(phone.register_request())
+            offered = [
+                parse_challenge(v).algorithm.value
+                for v in challenge.headers.get_all("www-authenticate")
+            ]
+            assert (challenge.status, offered) == (401, ["MD5"])
+            assert phone.register().status == 200
+            [entry] = status(db)["registrations"]
+            assert (entry["extension"], entry["auth_algorithm"]) == ("202", "MD5")
+        finally:
+            phone.close()
+
+
+def test_an_extension_set_to_sha256_only_refuses_an_md5_answer(tmp_path: Path, db: Path) -> None:
+    assert pbx(db, "ext", "set", "203", "--digest", "SHA-256").returncode == 0
+    with switch(tmp_path) as process:
+        phone = SipPhone("203", PASSWORD.format(n="203"), ("127.0.0.1", process.port))
+        try:
+            challenge = phone.exchange(phone.register_request())
+            [only] = challenge.headers.get_all("www-authenticate")
+            assert parse_challenge(only).algorithm.value == "SHA-256"
+            # A downgraded answer (MD5 over the SHA-256 challenge's nonce) is refused like a
+            # wrong password.
+            answer = phone.answer(challenge, algorithm=DigestAlgorithm.MD5)
+            assert phone.exchange(phone.register_request(authorization=answer)).status == 403
+            assert phone.register().status == 200  # the right answer still works
+            [entry] = status(db)["registrations"]
+            assert entry["auth_algorithm"] == "SHA-256"
         finally:
             phone.close()
 

@@ -55,8 +55,7 @@ def test_a_phone_behind_nat_is_reached_and_its_media_latched(tmp_path: Path) -> 
     db = tmp_path / "switchboard.db"
     assert pbx(db, "ext", "add", "201", "--password", "caller-password-201").returncode == 0
     assert pbx(db, "ext", "add", "203", "--password", "natted-password-203").returncode == 0
-    env = {"SWITCHBOARD_DIGEST_ALGORITHMS": "MD5"}
-    with SwitchProcess(tmp_path, "--rtp-ports", "33000-33099", env=env) as process:
+    with SwitchProcess(tmp_path, "--rtp-ports", "33000-33099") as process:
         nat = NatPhone("203", "natted-password-203", ("127.0.0.1", process.port))
         media = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         media.bind(("127.0.0.1", 0))

@@ -1,10 +1,9 @@
 """SIPp phones register against ``pbx serve``; sipvicious attacks it.
 
 SIPp 3.6.1 answers only the first ``algorithm=`` it sees in a 401, and cannot do SHA-256
-(its createAuthHeader knows MD5 and AKAv1-MD5). A compliant MD5-only phone skips a SHA-256
-challenge it cannot answer (RFC 8760 §2.4); SIPp does not, so these switches offer MD5 only
-(``SWITCHBOARD_DIGEST_ALGORITHMS=MD5``). The default two-challenge offer is covered by
-tests/integration/test_registrar.py with a SHA-256 phone.
+(its createAuthHeader knows MD5 and AKAv1-MD5): the switch's default offer, MD5 alone, is what
+it gets here, as every phone does until its extension chooses SHA-256
+(tests/integration/test_registrar.py covers that setting with a SHA-256 phone).
 """
 
 from __future__ import annotations
@@ -25,7 +24,6 @@ from tests.support.switch_process import SwitchProcess
 from tests.support.tools import require_tool
 
 USERS = range(1000, 2000)
-MD5_ONLY = {"SWITCHBOARD_DIGEST_ALGORITHMS": "MD5"}
 
 
 def password(user: int) -> str:
@@ -62,7 +60,7 @@ def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SwitchPro
     )
     imported = pbx(db, "ext", "import", str(table))
     assert imported.returncode == 0, imported.stderr
-    with SwitchProcess(folder, "--log-level", "warning", env=MD5_ONLY) as process:
+    with SwitchProcess(folder, "--log-level", "warning") as process:
         yield process, db
 
 
@@ -180,7 +178,7 @@ def test_svcrack_is_banned_before_it_reaches_the_password(tmp_path: Path) -> Non
     assert pbx(db, "ext", "add", "201", "--password", "Secret-Password-201").returncode == 0
     words = tmp_path / "words.txt"
     words.write_text("".join(f"guess{i}-password\n" for i in range(30)) + "Secret-Password-201\n")
-    with SwitchProcess(tmp_path, env=MD5_ONLY) as process:
+    with SwitchProcess(tmp_path) as process:
         result = subprocess.run(
             [svcrack, "-u", "201", "-d", str(words), "-p", str(process.port), "127.0.0.1"],
             capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path,

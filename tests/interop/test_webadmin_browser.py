@@ -37,8 +37,7 @@ PAGES = {
 def test_first_boot_to_a_registered_phone(tmp_path: Path) -> None:
     sipp = require_tool("sipp", "sip-tester")
     db = tmp_path / "switchboard.db"
-    env = {"SWITCHBOARD_DIGEST_ALGORITHMS": "MD5"}
-    with SwitchProcess(tmp_path, env=env) as switch, WebProcess(db, sip_port=switch.port) as web:
+    with SwitchProcess(tmp_path) as switch, WebProcess(db, sip_port=switch.port) as web:
         code = pbx(db, "setup-code").stdout.strip()
         assert len(code) == 14
         with browser_page(1280) as page:

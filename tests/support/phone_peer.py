@@ -11,8 +11,9 @@ from __future__ import annotations
 import contextlib
 import re
 import subprocess
+import time
 import wave
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,6 +107,21 @@ def dominant_tone(path: Path, *, loud_rms: float = 1000.0) -> tuple[float, float
     return peak, loud
 
 
+def wait_until(check: Callable[[], object], timeout: float, what: str) -> None:
+    """Poll a condition on what a phone wrote (its log, its recording) until it holds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)  # polling a file another process writes; the condition decides
+
+
+def recorded_seconds(folder: Path, pattern: str = "*-dec.wav", rate: int = 8000) -> float:
+    """How much audio a recorder has written so far (16-bit mono at ``rate``)."""
+    files = sorted(folder.glob(pattern))
+    return 0.0 if not files else max(0, files[-1].stat().st_size - 44) / (2 * rate)
+
+
 class PeerPhone(BaresipPhone):
     """baresip answering by itself, playing PEER_TONE_HZ, recording what it hears."""
 
@@ -137,6 +153,28 @@ class PeerPhone(BaresipPhone):
             found = _DIRECTION_RE.findall(body)
             directions.append(found[-1] if found else "sendrecv")
         return directions
+
+    def wait_held(self, timeout: float = 10) -> None:
+        """Until an offer put the peer on hold (sendonly or inactive towards it)."""
+        wait_until(
+            lambda: any(d in ("sendonly", "inactive") for d in self.remote_directions()[1:]),
+            timeout, f"{self.user} to be put on hold: {self.remote_directions()}",
+        )  # fmt: skip
+
+    def wait_resumed(self, timeout: float = 10) -> None:
+        """Until, after a hold, the newest offer is sendrecv again."""
+
+        def resumed() -> bool:
+            later = self.remote_directions()[1:]
+            held = [i for i, d in enumerate(later) if d in ("sendonly", "inactive")]
+            return bool(held) and "sendrecv" in later[held[0] + 1 :]
+
+        wait_until(resumed, timeout, f"{self.user} to be resumed: {self.remote_directions()}")
+
+    def wait_heard(self, seconds: float, timeout: float = 20) -> None:
+        """Until the peer's recording holds ``seconds`` of what reached it."""
+        wait_until(lambda: recorded_seconds(self.recordings) >= seconds, timeout,
+                   f"{seconds}s recorded by {self.user}")  # fmt: skip
 
     def heard(self) -> tuple[float, float]:
         """dominant_tone of the peer's decoded recording (what reached it from the client)."""

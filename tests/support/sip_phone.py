@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import itertools
 import socket
+from dataclasses import replace
 
+from pbx.sip.auth import DigestAlgorithm
 from pbx.sip.auth_client import answer_challenge, choose_challenge
 from pbx.sip.message import Request, Response, make_response, parse_message
 
@@ -76,12 +78,19 @@ class SipPhone:
             return None
         return message
 
-    def register(self, *, expires: int = 300, password: str | None = None) -> Response:
-        challenge = self.exchange(self.register_request(expires=expires))
-        if challenge.status != 401:
-            return challenge
+    def answer(
+        self,
+        challenge: Response,
+        *,
+        password: str | None = None,
+        algorithm: DigestAlgorithm | None = None,
+    ) -> str:
+        """An Authorization value for a 401: the challenge RFC 8760 picks, or (to test a
+        downgrade) the first one answered as if it named ``algorithm``."""
         chosen = choose_challenge(challenge.headers.get_all("www-authenticate"))
         assert chosen is not None
+        if algorithm is not None:
+            chosen = replace(chosen, algorithm=algorithm)
         host, port = self.switch
         credentials = answer_challenge(
             chosen,
@@ -91,9 +100,14 @@ class SipPhone:
             uri=f"sip:{host}:{port}",
             cnonce=f"cn{next(_ids)}",
         )
-        return self.exchange(
-            self.register_request(expires=expires, authorization=credentials.to_header_value())
-        )
+        return credentials.to_header_value()
+
+    def register(self, *, expires: int = 300, password: str | None = None) -> Response:
+        challenge = self.exchange(self.register_request(expires=expires))
+        if challenge.status != 401:
+            return challenge
+        authorization = self.answer(challenge, password=password)
+        return self.exchange(self.register_request(expires=expires, authorization=authorization))
 
     def answer_options_until(self, count: int, timeout: float) -> None:
         """Serve qualify probes until ``count`` were answered (or fail after ``timeout``)."""

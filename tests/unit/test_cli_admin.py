@@ -153,3 +153,37 @@ def test_line_decode_reads_a_recording(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert missing.returncode == 2
+
+
+def digest_of(run, number: str) -> str | None:  # type: ignore[no-untyped-def]
+    rows = json.loads(run("ext", "list", "--json").output)
+    return next(row["digest_algorithms"] for row in rows if row["number"] == number)  # type: ignore[no-any-return]
+
+
+def test_digest_choice_on_add_and_set(run) -> None:  # type: ignore[no-untyped-def]
+    assert run("ext", "add", "201", "--digest", "SHA-256").exit_code == 0
+    assert digest_of(run, "201") == "SHA-256"
+    assert run("ext", "add", "202").exit_code == 0
+    assert digest_of(run, "202") is None  # the box's default (MD5)
+    assert run("ext", "set", "202", "--digest", "sha-256,md5").exit_code == 0
+    assert digest_of(run, "202") == "SHA-256,MD5"
+    assert run("ext", "set", "202", "--digest", "default").exit_code == 0
+    assert digest_of(run, "202") is None
+    assert "default" in run("ext", "list").output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("ext", "add", "203", "--digest", "SHA-1"), "digest algorithms must be"),
+        (("ext", "set", "201", "--digest", "MD5,MD5"), "listed twice"),
+        (("ext", "set", "299", "--digest", "MD5"), "no extension 299"),
+        (("ext", "set", "201"), "nothing to change"),
+    ],
+)
+def test_bad_digest_choices_are_one_line_and_change_nothing(run, args, message) -> None:  # type: ignore[no-untyped-def]
+    assert run("ext", "add", "201", "--digest", "SHA-256").exit_code == 0
+    result = run(*args)
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert digest_of(run, "201") == "SHA-256"
+    assert "203" not in numbers(run)

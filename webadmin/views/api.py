@@ -38,6 +38,7 @@ def _extension(e: Extension) -> dict[str, Any]:
         "name": e.display_name,
         "outbound_allowed": e.outbound_allowed,
         "auth_algorithm": e.last_auth_algorithm,
+        "digest_algorithms": ",".join(e.digest_algorithms) if e.digest_algorithms else "default",
     }
 
 
@@ -89,10 +90,12 @@ def extensions() -> Json:
 def create() -> Json:
     body = _body()
     password = str(body.get("password") or generate_password())
+    digest = body.get("digest_algorithms")
     try:
         extension = add_extension(
             get_db(), number=str(body.get("number", "")), name=str(body.get("name", "")),
             password=password, now=time.time(), keep_password=True,
+            digest_algorithms=None if digest is None else str(digest),
         )  # fmt: skip
     except ExtensionError as exc:
         return {"error": str(exc)}, 400
@@ -119,12 +122,16 @@ def change(number: str) -> Json:
     outbound = body.get("outbound_allowed")
     if outbound is not None and not isinstance(outbound, bool):
         return {"error": "outbound_allowed: true or false"}, 400
+    digest = body.get("digest_algorithms")
+    if digest is not None and not isinstance(digest, str):
+        return {"error": 'digest_algorithms: a text such as "MD5" or "SHA-256,MD5"'}, 400
     try:
         update_extension(
             get_db(), number,
             name=None if body.get("name") is None else str(body["name"]),
             outbound_allowed=outbound,
             voicemail_pin=None if body.get("voicemail_pin") is None else str(body["voicemail_pin"]),
+            digest_algorithms=digest,
             now=time.time(),
         )  # fmt: skip
     except ExtensionError as exc:

@@ -19,6 +19,7 @@ from werkzeug.wrappers import Response
 
 from pbx.store.desk_phones import VENDORS, phones_of
 from pbx.store.extensions import (
+    DIGEST_CHOICES,
     ExtensionError,
     add_extension,
     generate_password,
@@ -98,6 +99,8 @@ def show(number: str) -> str:
         password=provisioning_password(db, number) if reveal else None,
         has_password=provisioning_password(db, number) is not None,
         has_pin=has_voicemail_pin(db, number),
+        digest_choices=DIGEST_CHOICES,
+        digest_choice=",".join(extension.digest_algorithms or ()) or "default",
         sip_host=current_app.config["SIP_HOST"],
         sip_port=current_app.config["SIP_PORT"],
         created=request.args.get("created") == "1",
@@ -115,6 +118,7 @@ def edit(number: str) -> Response | tuple[str, int]:
             name=request.form.get("name", ""),
             outbound_allowed=request.form.get("outbound") == "on",
             voicemail_pin=request.form.get("pin") or None,
+            digest_algorithms=request.form.get("digest"),
             now=time.time(),
         )
     except ExtensionError as exc:

@@ -48,8 +48,13 @@ class Harness:
         *,
         policy: RegistrarPolicy | None = None,
         algorithms: tuple[DigestAlgorithm, ...] = (DigestAlgorithm.SHA_256, DigestAlgorithm.MD5),
+        offers: dict[str, tuple[DigestAlgorithm, ...]] | None = None,
     ) -> None:
-        self.authenticator = DigestAuthenticator(realm=REALM, secret=SECRET, algorithms=algorithms)
+        """``algorithms``: the box's default offer (the digest_algorithms setting);
+        ``offers``: extensions that chose their own."""
+        self.authenticator = DigestAuthenticator(
+            realm=REALM, secret=SECRET, algorithms=(DigestAlgorithm.SHA_256, DigestAlgorithm.MD5)
+        )
         self.secrets = {
             number: StoredSecrets(
                 compute_ha1(
@@ -58,6 +63,7 @@ class Harness:
                 compute_ha1(
                     username=number, realm=REALM, password=pw, algorithm=DigestAlgorithm.SHA_256
                 ),
+                (offers or {}).get(number),
             )
             for number, pw in PASSWORDS.items()
         }
@@ -71,6 +77,7 @@ class Harness:
             new_tag=lambda: f"tag{next(tags)}",
             new_salt=lambda: next(salts).to_bytes(16, "big"),
             policy=policy,
+            default_offer=algorithms,
         )
 
     def send(self, request: Request, now: float = T0, flow: Flow = PHONE) -> RegisterOutcome:

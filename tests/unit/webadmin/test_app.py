@@ -470,3 +470,65 @@ def test_provisioning_panel_desk_phones_and_files(app: Flask, admin: FlaskClient
     linphone = admin.get(f"/provision/linphone/201/{secret}.xml")
     assert linphone.status_code == 200 and password in linphone.get_data(True)
     assert admin.get("/provision/linphone/201/0000.xml").status_code == 404
+
+
+# -- the digest choice per extension ------------------------------------------------------------
+def test_the_digest_choice_is_set_on_the_page_and_kept_on_bad_input(
+    app: Flask, admin: FlaskClient
+) -> None:
+    post(admin, "/extensions/", number="201", name="A")
+    page = admin.get("/extensions/201").get_data(True)
+    assert re.search(r'<option value="default" selected>', page)  # MD5 unless chosen
+    post(admin, "/extensions/201/edit", name="A", digest="SHA-256")
+    extension = get_extension(db_of(app), "201")
+    assert extension is not None and extension.digest_algorithms == ("SHA-256",)
+    assert '<option value="SHA-256" selected>' in admin.get("/extensions/201").get_data(True)
+    secrets = stored_secrets(db_of(app), "201")
+    assert secrets is not None and [a.value for a in secrets.algorithms or ()] == ["SHA-256"]
+    bad = post(admin, "/extensions/201/edit", name="A", digest="SHA-1")
+    assert bad.status_code == 302
+    assert "digest algorithms must be" in admin.get(bad.headers["Location"]).get_data(True)
+    extension = get_extension(db_of(app), "201")
+    assert extension is not None and extension.digest_algorithms == ("SHA-256",)  # unchanged
+    post(admin, "/extensions/201/edit", name="A", digest="default")
+    extension = get_extension(db_of(app), "201")
+    assert extension is not None and extension.digest_algorithms is None
+
+
+def test_the_api_sets_and_shows_the_digest_choice(app: Flask, client: FlaskClient) -> None:
+    do_setup(app, client)
+    headers = {"X-CSRF-Token": token(client)}
+    made = client.post(
+        "/api/extensions",
+        json={"number": "301", "digest_algorithms": "SHA-256,MD5"},
+        headers=headers,
+    )
+    assert made.status_code == 201 and made.get_json()["digest_algorithms"] == "SHA-256,MD5"
+    bad = client.post(
+        "/api/extensions", json={"number": "302", "digest_algorithms": "MD4"}, headers=headers
+    )
+    assert bad.status_code == 400 and get_extension(db_of(app), "302") is None
+    patched = client.patch(
+        "/api/extensions/301", json={"digest_algorithms": "md5"}, headers=headers
+    )
+    assert patched.get_json()["digest_algorithms"] == "MD5"
+    wrong = client.patch("/api/extensions/301", json={"digest_algorithms": 5}, headers=headers)
+    assert wrong.status_code == 400
+    assert client.get("/api/extensions/301").get_json()["digest_algorithms"] == "MD5"
+
+
+def test_the_phones_page_shows_each_phones_algorithm_and_marks_md5(
+    app: Flask, admin: FlaskClient
+) -> None:
+    _fill(app)  # 201's phone authenticated with nothing recorded
+    now = time.time()
+    save_bindings(db_of(app), [
+        Binding(aor="201", binding_key=key, contact=f"sip:201@10.0.0.{n}", expires_at=now + 300,
+                received_host=f"10.0.0.{n}", received_port=5060, transport="UDP", call_id=key,
+                cseq=1, registered_at=now, user_agent=agent, auth_algorithm=algorithm)
+        for n, key, agent, algorithm in ((6, "m", "baresip", "MD5"), (7, "s", "Lin", "SHA-256"))
+    ], [])  # fmt: skip
+    page = admin.get("/phones/").get_data(True)
+    assert re.search(r'<span class="md5"[^>]*>MD5</span>', page)
+    assert '<td class="auth">SHA-256</td>' in page
+    assert "choose it on the extension" in page

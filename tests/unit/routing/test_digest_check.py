@@ -1,0 +1,60 @@
+"""Proxy-Authorization for calls and MESSAGE: the same offer and scheme rules as REGISTER."""
+
+from __future__ import annotations
+
+from pbx.routing.digest_check import Verdict, check_digest, offer_for, offered
+from pbx.sip.auth import DigestAlgorithm, DigestAuthenticator
+from pbx.sip.message import Request, parse_message
+from pbx.store.extensions import StoredSecrets
+
+MD5, SHA_256 = DigestAlgorithm.MD5, DigestAlgorithm.SHA_256
+AUTH = DigestAuthenticator(realm="switchboard", secret=b"digest-check-tests-secret-0123456")
+
+
+def invite(proxy_authorization: str) -> Request:
+    message = parse_message(
+        (
+            "INVITE sip:202@192.0.2.1 SIP/2.0\r\n"
+            "Via: SIP/2.0/UDP 198.51.100.21:5060;branch=z9hG4bK-dc1\r\n"
+            "Max-Forwards: 70\r\nFrom: <sip:201@192.0.2.1>;tag=a1\r\nTo: <sip:202@192.0.2.1>\r\n"
+            "Call-ID: dc1@test\r\nCSeq: 1 INVITE\r\nContact: <sip:201@198.51.100.21>\r\n"
+            f"Proxy-Authorization: {proxy_authorization}\r\nContent-Length: 0\r\n\r\n"
+        ).encode()
+    )
+    assert isinstance(message, Request)
+    return message
+
+
+def test_another_scheme_is_challenged_as_if_there_were_no_credentials() -> None:
+    check = check_digest(
+        invite("NoOneKnowsThisScheme opaque-data=here"),
+        header="proxy-authorization",
+        authenticator=AUTH,
+        secrets_of=lambda _: None,
+        now=1_800_000_000.0,
+    )
+    assert check.verdict is Verdict.CHALLENGE
+
+
+def test_a_malformed_digest_is_still_malformed() -> None:
+    check = check_digest(
+        invite("Digest username="),
+        header="proxy-authorization",
+        authenticator=AUTH,
+        secrets_of=lambda _: None,
+        now=1_800_000_000.0,
+    )
+    assert check.verdict is Verdict.MALFORMED
+
+
+def test_the_offer_is_the_extension_choice_else_the_default() -> None:
+    own = StoredSecrets("0" * 32, "0" * 64, (SHA_256,))
+    plain = StoredSecrets("0" * 32, "0" * 64)
+    assert offer_for(own, (MD5,)) == (SHA_256,)
+    assert offer_for(plain, (MD5,)) == (MD5,)
+    assert offer_for(None, (MD5,)) == (MD5,)
+
+
+def test_a_sess_variant_counts_as_its_base_algorithm() -> None:
+    assert offered(DigestAlgorithm.SHA_256_SESS, (SHA_256,))
+    assert not offered(DigestAlgorithm.MD5_SESS, (SHA_256,))
