@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cli import pbx
 from tests.support.linphone import (
     CLIENT_TONE_HZ,
     LinphonePhone,
@@ -33,8 +34,19 @@ DIGITS = "1#5*"
 
 
 @pytest.fixture
-def lab(tmp_path: Path) -> Iterator[tuple[Office, LinphonePhone, PeerPhone]]:
+def digest() -> str | None:
+    """201's ``pbx ext set --digest`` choice; None leaves it on the default (a test changes it
+    with ``@pytest.mark.parametrize("digest", [...])``)."""
+    return None
+
+
+@pytest.fixture
+def lab(tmp_path: Path, digest: str | None) -> Iterator[tuple[Office, LinphonePhone, PeerPhone]]:
+    """The switch on its defaults, the baresip peer (202) and linphone (201)."""
     with office(tmp_path, rtp_ports=SWITCH_RTP) as switch:
+        if digest is not None:
+            changed = pbx(switch.db, "ext", "set", "201", "--digest", digest)
+            assert changed.returncode == 0, changed.stderr
         peer = start_baresip_peer(switch, tmp_path, "202", rtp_ports=PEER_RTP)
         try:
             peer.wait_registered()
@@ -65,6 +77,7 @@ def test_linphone_registers_calls_holds_sends_dtmf_and_hangs_up(
 ) -> None:
     switch, phone, peer = lab
     switch.wait_registered("201")
+    phone.wait_registered()  # the switch logs before it stores; it answers after
     assert switch.auth_algorithm("201") == "MD5"
 
     phone.call("202")
@@ -128,3 +141,28 @@ def test_linphone_answers_a_call_from_the_peer_and_both_are_heard(
     peer.wait_event("CALL_CLOSED", timeout=10)
     _heard(phone.recording, PEER_TONE_HZ, "linphone")
     _heard(_peer_recording(peer), CLIENT_TONE_HZ, "the peer")
+
+
+@pytest.mark.parametrize("digest", ["SHA-256", "SHA-256,MD5"])
+def test_linphone_answers_sha256_when_its_extension_is_offered_sha256(
+    lab: tuple[Office, LinphonePhone, PeerPhone], digest: str
+) -> None:
+    """``pbx ext set 201 --digest SHA-256`` (or ``SHA-256,MD5``): linphone answers the SHA-256
+    challenge (RFC 8760) of its REGISTER and INVITE, and picks it when MD5 is offered too."""
+    switch, phone, peer = lab
+    switch.wait_registered("201")
+    phone.wait_registered()  # the switch logs before it stores; it answers after
+    assert switch.auth_algorithm("201") == "SHA-256"
+
+    phone.call("202")
+    peer.wait_event("CALL_ESTABLISHED", timeout=10)
+    phone.hang_up()
+    peer.wait_event("CALL_CLOSED", timeout=10)
+
+    log = phone.log()
+    challenges = re.findall(r"^(?:WWW|Proxy)-Authenticate: Digest .*$", log, re.MULTILINE)
+    offered = set(re.findall(r"algorithm=([\w-]+)", "\n".join(challenges)))
+    assert offered == set(digest.split(",")), challenges
+    answers = re.findall(r"^(?:Proxy-)?Authorization: +Digest .*$", log, re.MULTILINE)
+    assert {a.split(":")[0] for a in answers} == {"Authorization", "Proxy-Authorization"}, answers
+    assert all("algorithm=SHA-256" in a for a in answers), answers

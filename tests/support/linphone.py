@@ -225,6 +225,13 @@ class LinphonePhone:
         self.wait_for(_MEDIA_RE, timeout, since=mark)
         return int(match.group(1))
 
+    def wait_registered(self, timeout: float = 20) -> None:
+        """Until the 200 to its REGISTER has come (the switch sends it once the registration is
+        stored, so its database shows it from then on); linphonec prints nothing for it."""
+        wait_until(
+            lambda: "to [LinphoneRegistrationOk]" in self.log(), timeout, f"{self.user} registered"
+        )
+
     def answer_automatically(self) -> None:
         self.command("autoanswer enable", expect=r"^Auto answer enabled")
 
