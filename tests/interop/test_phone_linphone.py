@@ -1,11 +1,16 @@
 """The phone matrix, linphone: Debian 12's linphonec 5.1 as extension 201 on a switch left on
-its defaults, calling a baresip peer (202) through the switch.
+its defaults, with a baresip peer (202) on the other end of every call.
 
-linphone registers (the switch logs it, MD5 as the default offers), calls the peer, each hears
-the other's tone through the relay (linphone 440 Hz, the peer 1000 Hz), linphone holds (the peer
-is offered sendonly) and resumes (sendrecv, and linphone hears the peer again), sends DTMF the
+linphone registers (the switch logs it; MD5, the default offer), calls the peer, each hears the
+other's tone through the relay (linphone 440 Hz, the peer 1000 Hz), linphone holds (the peer is
+offered sendonly) and resumes (sendrecv, and linphone hears the peer again), sends DTMF the
 RFC 4733 way (its default) that the peer decodes, and hangs up (the peer sees the BYE, the switch
-logs the call's end). No setting in linphone was needed for the switch beyond its account.
+logs the call's end). It also answers a call from the peer, and, with its extension set to
+SHA-256 (alone or before MD5), answers the SHA-256 challenges. linphone needs no setting for the
+switch beyond its account (proxy, identity, user name and password).
+
+The peer's tone is checked before the hold: baresip's sndfile stops writing what it decodes at
+the first re-INVITE, so after the resume only linphone's side can show the audio came back.
 """
 
 from __future__ import annotations
