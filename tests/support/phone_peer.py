@@ -45,20 +45,28 @@ class Office:
         if not any(registered.search(line) for line in self.process.lines):
             self.process.wait_for(registered, timeout=timeout)
 
-    def auth_algorithm(self, user: str) -> str | None:
-        """The digest algorithm the extension's newest registration authenticated with."""
+    def auth_algorithm(self, user: str, timeout: float = 10) -> str | None:
+        """The digest algorithm the extension's newest registration authenticated with (the
+        switch logs a registration just before its group commit stores it: wait for the row)."""
         from pbx.store.database import open_database
 
-        row = (
-            open_database(self.db)
-            .execute(
-                "SELECT auth_algorithm FROM registrations WHERE aor = ? "
-                "ORDER BY registered_at DESC LIMIT 1",
-                [user],
+        found: list[str | None] = []
+
+        def stored() -> bool:
+            row = (
+                open_database(self.db)
+                .execute(
+                    "SELECT auth_algorithm FROM registrations WHERE aor = ? "
+                    "ORDER BY registered_at DESC LIMIT 1",
+                    [user],
+                )
+                .fetchone()
             )
-            .fetchone()
-        )
-        return None if row is None else row[0]
+            found[:] = [None if row is None else row[0]]
+            return row is not None
+
+        wait_until(stored, timeout, f"{user}'s registration in the store")
+        return found[0]
 
 
 def add_extension(db: Path, user: str) -> str:
