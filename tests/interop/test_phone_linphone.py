@@ -25,11 +25,17 @@ from tests.support.cli import pbx
 from tests.support.linphone import (
     CLIENT_TONE_HZ,
     LinphonePhone,
-    recorded_seconds,
     start_linphone,
+)
+from tests.support.phone_peer import (
+    PEER_TONE_HZ,
+    Office,
+    PeerPhone,
+    dominant_tone,
+    office,
     wait_until,
 )
-from tests.support.phone_peer import PEER_TONE_HZ, Office, PeerPhone, dominant_tone, office
+from tests.support.phone_peer import wav_seconds as recorded_seconds
 from tests.support.phone_peer import start_peer as start_baresip_peer
 
 SWITCH_RTP = (33000, 33199)

@@ -24,10 +24,9 @@ import select
 import subprocess
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
-from tests.support.phone_peer import Office, tone_wav
+from tests.support.phone_peer import Office, tone_wav, wait_until
 from tests.support.sipp import free_port
 from tests.support.tools import require_tool
 
@@ -37,7 +36,6 @@ _ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\r")
 _CONNECTED_RE = re.compile(r"^Call (\d+) with (\S+) connected\.")
 _MEDIA_RE = re.compile(r"^Media streams established with \S+ for call (\d+)")
 _ENDED_RE = re.compile(r"^Call \d+ with \S+ ended")
-_WAV_HEADER = 44  # mediastreamer's MSFileRec writes the plain 44-byte RIFF header
 
 
 def linphonerc(
@@ -74,25 +72,6 @@ def linphonerc(
             "",
         ]
     )
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll ``condition`` (a file growing, a trace gaining a line) until true or ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout}s: {what}")
-        time.sleep(0.05)  # a condition poll, not a settling delay
-
-
-def recorded_seconds(path: Path, *, rate: int = 8000) -> float:
-    """Seconds of 16-bit mono audio in a WAV still being written (its header says 0 until the
-    recorder closes it, so this goes by the file's size)."""
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        return 0.0
-    return max(0, size - _WAV_HEADER) / (2 * rate)
 
 
 class LinphonePhone:

@@ -124,10 +124,20 @@ def wait_until(check: Callable[[], object], timeout: float, what: str) -> None:
         time.sleep(0.05)  # polling a file another process writes; the condition decides
 
 
+def wav_seconds(path: Path, *, rate: int = 8000) -> float:
+    """Seconds of 16-bit mono audio in a WAV still being written (its header says 0 until the
+    recorder closes it, so this goes by the file's size); 0 while there is no file."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return 0.0
+    return max(0, size - 44) / (2 * rate)
+
+
 def recorded_seconds(folder: Path, pattern: str = "*-dec.wav", rate: int = 8000) -> float:
-    """How much audio a recorder has written so far (16-bit mono at ``rate``)."""
+    """How much audio the newest recording in ``folder`` holds so far."""
     files = sorted(folder.glob(pattern))
-    return 0.0 if not files else max(0, files[-1].stat().st_size - 44) / (2 * rate)
+    return 0.0 if not files else wav_seconds(files[-1], rate=rate)
 
 
 class PeerPhone(BaresipPhone):
