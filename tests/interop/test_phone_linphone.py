@@ -35,8 +35,8 @@ from tests.support.phone_peer import (
     office,
     wait_until,
 )
-from tests.support.phone_peer import wav_seconds as recorded_seconds
 from tests.support.phone_peer import start_peer as start_baresip_peer
+from tests.support.phone_peer import wav_seconds as recorded_seconds
 
 SWITCH_RTP = (33000, 33199)
 LINPHONE_RTP = (42000, 42499)
