@@ -45,9 +45,10 @@ class Office:
         if not any(registered.search(line) for line in self.process.lines):
             self.process.wait_for(registered, timeout=timeout)
 
-    def auth_algorithm(self, user: str, timeout: float = 10) -> str | None:
+    def auth_algorithm(self, user: str, *, wait: bool = True) -> str | None:
         """The digest algorithm the extension's newest registration authenticated with (the
-        switch logs a registration just before its group commit stores it: wait for the row)."""
+        switch logs a registration just before its group commit stores it: wait for the row,
+        unless ``wait`` is False: then None when there is none)."""
         from pbx.store.database import open_database
 
         found: list[str | None] = []
@@ -65,7 +66,10 @@ class Office:
             found[:] = [None if row is None else row[0]]
             return row is not None
 
-        wait_until(stored, timeout, f"{user}'s registration in the store")
+        if wait:
+            wait_until(stored, 10, f"{user}'s registration in the store")
+        else:
+            stored()
         return found[0]
 
 
