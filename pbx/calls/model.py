@@ -40,6 +40,8 @@ class Branch:
     dialog: Dialog | None = None
     final_status: int | None = None
     rseq_acked: int = 0
+    allows_update: bool = False
+    """Its 2xx listed UPDATE in Allow (RFC 3311 §5.1: otherwise no UPDATE is sent to it)."""
 
 
 @dataclass(slots=True, kw_only=True, eq=False)

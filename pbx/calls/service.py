@@ -780,6 +780,7 @@ class CallService:
             self._fail(call, 488, "callee answered without usable SDP")
             return
         call.answered = branch
+        branch.allows_update = allows(response, "UPDATE")
         call.state = CallState.ANSWERED
         call.answered_at = self._clock.wall()
         self._cancel_timer(call, "ring")
@@ -1307,11 +1308,18 @@ class CallService:
             )
 
     def _refresh(self, call: Call) -> None:
-        """Ask each leg whether it is still there; a 408/481 or silence ends the call."""
+        """Ask each leg whether it is still there; a 408/481 or silence ends the call. A leg
+        that does not list UPDATE in Allow (twinkle) is asked with an in-dialog OPTIONS instead
+        (RFC 3311 §5.1; RFC 3261 §11: a 481 to it says the dialog is gone)."""
         if call.state is not CallState.ANSWERED:
             return
         for side in ("a", "b"):
-            key = self._send_in_dialog(call, side, "UPDATE")
+            updates = (
+                allows(call.a_invite, "UPDATE")
+                if side == "a"
+                else call.answered is not None and call.answered.allows_update
+            )
+            key = self._send_in_dialog(call, side, "UPDATE" if updates else "OPTIONS")
             if key is not None:
                 self._forwarded[key] = Forwarded(
                     call=call,
@@ -1516,4 +1524,13 @@ def _active_row(call: Call) -> ActiveCall:
         answered_at=call.answered_at,
         caller_media=call.leg_a.encoding if call.leg_a else None,
         callee_media=call.leg_b.encoding if call.leg_b else None,
+    )
+
+
+def allows(message: Request | Response, method: str) -> bool:
+    """Whether the message's Allow header fields list ``method`` (RFC 3261 §20.5)."""
+    return any(
+        item.strip().upper() == method
+        for value in message.headers.get_all("allow")
+        for item in value.split(",")
     )

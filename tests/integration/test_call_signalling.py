@@ -88,13 +88,20 @@ def authorized(
 
 
 def answer(
-    bob: SipPhone, invite: Request, status: int = 200, *, body: bytes = SDP, tag: str = "bob0"
+    bob: SipPhone,
+    invite: Request,
+    status: int = 200,
+    *,
+    body: bytes = SDP,
+    tag: str = "bob0",
+    allow: str | None = None,
 ) -> None:
-    """Bob answers ``invite`` (a 2xx or a 183) with SDP and his Contact."""
+    """Bob answers ``invite`` (a 2xx or a 183) with SDP and his Contact (and ``allow``)."""
     response = make_response(
         invite, status, to_tag=tag, body=body,
         headers=[("Contact", f"<sip:202@127.0.0.1:{bob.port}>"),
-                 ("Content-Type", "application/sdp")],
+                 ("Content-Type", "application/sdp"),
+                 *([("Allow", allow)] if allow else [])],
     )  # fmt: skip
     bob.sock.sendto(bytes(response), bob.switch)
 
@@ -193,7 +200,7 @@ def test_a_leg_that_forgot_the_call_ends_it_at_the_session_refresh(tmp_path: Pat
             send_authorized(alice, "INVITE", "202", SDP)
             offer = bob.receive(5)
             assert isinstance(offer, Request) and offer.method == "INVITE"
-            answer(bob, offer, tag="bob")
+            answer(bob, offer, tag="bob", allow="INVITE, ACK, CANCEL, BYE, UPDATE, OPTIONS")
             assert final_response(alice).status == 200
             # Bob now says he knows no such call: the refresh UPDATE gets 481.
             update = bob.receive(5)
