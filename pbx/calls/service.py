@@ -1528,9 +1528,10 @@ def _active_row(call: Call) -> ActiveCall:
 
 
 def allows(message: Request | Response, method: str) -> bool:
-    """Whether the message's Allow header fields list ``method`` (RFC 3261 §20.5)."""
+    """Whether the message's Allow header fields list ``method`` (RFC 3261 §20.5; method
+    names are case-sensitive, §7.1)."""
     return any(
-        item.strip().upper() == method
+        item.strip() == method
         for value in message.headers.get_all("allow")
         for item in value.split(",")
     )

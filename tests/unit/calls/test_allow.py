@@ -21,7 +21,8 @@ def ok(*allow: str) -> Response:
 
 def test_update_listed_in_one_or_several_allow_fields() -> None:
     assert allows(ok("INVITE, ACK, BYE, UPDATE"), "UPDATE")
-    assert allows(ok("INVITE, ACK", "update"), "UPDATE")  # method names compared as tokens
+    assert allows(ok("INVITE, ACK", " UPDATE "), "UPDATE")
+    assert not allows(ok("INVITE, ACK, update"), "UPDATE")  # case-sensitive (RFC 3261 §7.1)
 
 
 def test_no_allow_or_no_update_means_no_update() -> None:
