@@ -54,9 +54,9 @@ class StoredSecrets:
 
 
 DIGEST_CHOICES = {
-    "MD5": "MD5 (every phone can answer it)",
-    "SHA-256,MD5": "SHA-256, then MD5 (phones that skip what they cannot answer)",
-    "SHA-256": "SHA-256 only (phones known to answer it)",
+    "MD5": "MD5 (every phone)",
+    "SHA-256,MD5": "SHA-256, then MD5",
+    "SHA-256": "SHA-256 only",
 }
 """The digest offers the web admin lists, with what each means for a phone."""
 
