@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 from collections.abc import Iterator
@@ -185,40 +186,55 @@ def test_status_lists_a_call_in_progress(switch: SwitchProcess, tmp_path: Path) 
         bob.close()
 
 
-def test_a_leg_that_forgot_the_call_ends_it_at_the_session_refresh(tmp_path: Path) -> None:
-    """RFC 4028 in spirit: the switch asks both legs; a 481 means the phone lost the call."""
+@contextlib.contextmanager
+def checked_call(
+    tmp_path: Path, rtp_ports: str, *, bob_allows: str
+) -> Iterator[tuple[SipPhone, SipPhone, Request]]:
+    """Alice's answered call to Bob (his 200 with ``Allow: bob_allows``) on a switch that
+    checks its calls' legs every second (``session_refresh``, the setting under test)."""
     db = tmp_path / "switchboard.db"
     for user, secret in PASSWORDS.items():
         assert pbx(db, "ext", "add", user, "--password", secret).returncode == 0
     env = {"SWITCHBOARD_SESSION_REFRESH": "1"}
-    with SwitchProcess(tmp_path, "--rtp-ports", "34100-34199", env=env) as process:
+    with SwitchProcess(tmp_path, "--rtp-ports", rtp_ports, env=env) as process:
         alice = SipPhone("201", PASSWORDS["201"], ("127.0.0.1", process.port))
         bob = SipPhone("202", PASSWORDS["202"], ("127.0.0.1", process.port))
         try:
             assert bob.register().status == 200
-            host, port = alice.switch
             send_authorized(alice, "INVITE", "202", SDP)
             offer = bob.receive(5)
             assert isinstance(offer, Request) and offer.method == "INVITE"
-            answer(bob, offer, tag="bob", allow="INVITE, ACK, CANCEL, BYE, UPDATE, OPTIONS")
+            answer(bob, offer, tag="bob", allow=bob_allows)
             assert final_response(alice).status == 200
-            # Bob now says he knows no such call: the refresh UPDATE gets 481.
-            update = bob.receive(5)
-            while isinstance(update, Request) and update.method == "ACK":
-                update = bob.receive(5)
-            assert isinstance(update, Request) and update.method == "UPDATE"
-            bob.sock.sendto(bytes(make_response(update, 481)), (host, port))
-            bye = alice.receive(5)
-            while not (isinstance(bye, Request) and bye.method == "BYE"):
-                if isinstance(bye, Request) and bye.method == "UPDATE":
-                    alice.sock.sendto(bytes(make_response(bye, 200)), (host, port))
-                bye = alice.receive(5)
-            alice.sock.sendto(bytes(make_response(bye, 200)), (host, port))
-            reasons = json.loads(pbx(db, "calls", "--json").stdout)
-            assert reasons[0]["end_reason"] == "session refresh failed"
+            yield alice, bob, offer
         finally:
             alice.close()
             bob.close()
+
+
+def ended_by_the_check(alice: SipPhone, db: Path) -> None:
+    """Alice gets the BYE of a call whose check failed (her own checks answered meanwhile)."""
+    bye = alice.receive(5)
+    while not (isinstance(bye, Request) and bye.method == "BYE"):
+        if isinstance(bye, Request) and bye.method == "UPDATE":
+            alice.sock.sendto(bytes(make_response(bye, 200)), alice.switch)
+        bye = alice.receive(5)
+    alice.sock.sendto(bytes(make_response(bye, 200)), alice.switch)
+    reasons = json.loads(pbx(db, "calls", "--json").stdout)
+    assert reasons[0]["end_reason"] == "session refresh failed"
+
+
+def test_a_leg_that_forgot_the_call_ends_it_at_the_session_refresh(tmp_path: Path) -> None:
+    """RFC 4028 in spirit: the switch asks both legs; a 481 means the phone lost the call."""
+    allow = "INVITE, ACK, CANCEL, BYE, UPDATE, OPTIONS"
+    with checked_call(tmp_path, "34100-34199", bob_allows=allow) as (alice, bob, _):
+        # Bob now says he knows no such call: the refresh UPDATE gets 481.
+        update = bob.receive(5)
+        while isinstance(update, Request) and update.method == "ACK":
+            update = bob.receive(5)
+        assert isinstance(update, Request) and update.method == "UPDATE"
+        bob.sock.sendto(bytes(make_response(update, 481)), bob.switch)
+        ended_by_the_check(alice, tmp_path / "switchboard.db")
 
 
 def _answered_call(

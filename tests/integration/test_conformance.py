@@ -10,7 +10,6 @@ drew from the other phone reaches that phone in the switch's ACK (RFC 3264 §4, 
 
 from __future__ import annotations
 
-import json
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +25,8 @@ from tests.integration.test_call_signalling import (
     PASSWORDS,
     SDP,
     answer,
+    checked_call,
+    ended_by_the_check,
     final_response,
     request,
     send_authorized,
@@ -321,35 +322,15 @@ def test_a_copy_of_the_200_to_a_crossed_reinvite_with_sdp_gets_the_ack_again(
 def test_the_session_check_asks_a_phone_without_update_with_options(tmp_path: Path) -> None:
     """twinkle lists no UPDATE in Allow and answers one 501: the switch's check that a leg is
     still there is an in-dialog OPTIONS for such a phone, whose 481 ends the call."""
-    db = tmp_path / "switchboard.db"
-    for user, secret in PASSWORDS.items():
-        assert pbx(db, "ext", "add", user, "--password", secret).returncode == 0
-    env = {"SWITCHBOARD_SESSION_REFRESH": "1"}  # the setting under test: check after ~1 s
-    with SwitchProcess(tmp_path, "--rtp-ports", "{}-{}".format(*RTP_PORTS), env=env) as process:
-        alice = SipPhone("201", PASSWORDS["201"], ("127.0.0.1", process.port))
-        bob = SipPhone("202", PASSWORDS["202"], ("127.0.0.1", process.port))
-        try:
-            assert bob.register().status == 200
-            host, port = alice.switch
-            send_authorized(alice, "INVITE", "202", SDP)
-            offer = bob.receive(5)
-            assert isinstance(offer, Request) and offer.method == "INVITE"
-            answer(bob, offer, tag="bob", allow="INVITE, ACK, CANCEL, BYE, OPTIONS")
-            assert final_response(alice).status == 200
-            bob.sock.settimeout(5)
-            while True:  # raw: SipPhone would answer the OPTIONS itself
-                check = parse_message(bob.sock.recvfrom(65535)[0])
-                if isinstance(check, Request) and check.method != "ACK":
-                    break
-            assert check.method == "OPTIONS" and check.to.tag == "bob", check
-            assert check.call_id == offer.call_id  # inside Bob's dialog, not a qualify probe
-            bob.sock.sendto(bytes(make_response(check, 481)), (host, port))
-            bye = alice.receive(5)
-            while not (isinstance(bye, Request) and bye.method == "BYE"):
-                bye = alice.receive(5)
-            alice.sock.sendto(bytes(make_response(bye, 200)), (host, port))
-            reasons = json.loads(pbx(db, "calls", "--json").stdout)
-            assert reasons[0]["end_reason"] == "session refresh failed"
-        finally:
-            alice.close()
-            bob.close()
+    allow = "INVITE, ACK, CANCEL, BYE, OPTIONS"
+    ports = "{}-{}".format(*RTP_PORTS)
+    with checked_call(tmp_path, ports, bob_allows=allow) as (alice, bob, offer):
+        bob.sock.settimeout(5)
+        while True:  # raw: SipPhone would answer the OPTIONS itself
+            check = parse_message(bob.sock.recvfrom(65535)[0])
+            if isinstance(check, Request) and check.method != "ACK":
+                break
+        assert check.method == "OPTIONS" and check.to.tag == "bob", check
+        assert check.call_id == offer.call_id  # inside Bob's dialog, not a qualify probe
+        bob.sock.sendto(bytes(make_response(check, 481)), bob.switch)
+        ended_by_the_check(alice, tmp_path / "switchboard.db")
