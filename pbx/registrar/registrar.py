@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from email.utils import formatdate
 
 from pbx.registrar.location import Location
-from pbx.routing.digest_check import offer_for, offered
+from pbx.routing.digest_check import offer_for
 from pbx.sip.auth import (
     DigestAlgorithm,
     DigestAuthenticator,
@@ -115,13 +115,9 @@ class Registrar:
         secrets = self._secrets_of(credentials.username)
         ha1 = None if secrets is None else secrets.ha1_for(credentials.algorithm)
         outcome = self._auth.verify(
-            credentials, ha1=ha1, method="REGISTER", request_uri=str(request.uri), now=now
-        )
-        if outcome is not DigestOutcome.FAILED and not offered(
-            credentials.algorithm, offer_for(secrets, self._default_offer)
-        ):
-            # An algorithm this extension is not challenged with (SHA-256 only means no MD5).
-            outcome = DigestOutcome.FAILED
+            credentials, ha1=ha1, method="REGISTER", request_uri=str(request.uri), now=now,
+            offer=offer_for(secrets, self._default_offer),  # SHA-256 only means no MD5
+        )  # fmt: skip
         if outcome is DigestOutcome.STALE:
             return RegisterOutcome(response=self._challenge(request, aor, now, stale=True))
         if outcome is DigestOutcome.REPLAY:

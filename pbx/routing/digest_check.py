@@ -43,11 +43,6 @@ def offer_for(
     return secrets.algorithms
 
 
-def offered(algorithm: DigestAlgorithm, offer: tuple[DigestAlgorithm, ...]) -> bool:
-    """An answer in an offered algorithm or its -sess variant (RFC 7616 §3.7)."""
-    return any(algorithm.base is choice.base for choice in offer)
-
-
 def check_digest(
     request: Request,
     *,
@@ -71,12 +66,9 @@ def check_digest(
         secrets = secrets_of(credentials.username)
         ha1 = None if secrets is None else secrets.ha1_for(credentials.algorithm)
         outcome = authenticator.verify(
-            credentials, ha1=ha1, method=request.method, request_uri=str(request.uri), now=now
-        )
-        if outcome is not DigestOutcome.FAILED and not offered(
-            credentials.algorithm, offer_for(secrets, default_offer)
-        ):
-            return DigestCheck(Verdict.FAILED)
+            credentials, ha1=ha1, method=request.method, request_uri=str(request.uri), now=now,
+            offer=offer_for(secrets, default_offer),
+        )  # fmt: skip
         if outcome is DigestOutcome.OK:
             return DigestCheck(Verdict.OK, credentials.username, credentials.algorithm.value)
         if outcome is DigestOutcome.STALE:

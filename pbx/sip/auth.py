@@ -369,6 +369,7 @@ class DigestAuthenticator:
         method: str,
         request_uri: str,
         now: float,
+        offer: Sequence[DigestAlgorithm] | None = None,
     ) -> DigestOutcome:
         """Check ``credentials`` for a request, given the stored HA1 of its user.
 
@@ -376,6 +377,8 @@ class DigestAuthenticator:
         None when the user is unknown: then a dummy HA1 takes its place and the same hashes run,
         so an unknown user is answered, and timed, like a wrong password. A request is recorded
         against its nonce only when its response is right, so guessing cannot burn a peer's nc.
+        ``offer``: what this user was challenged with (default: every algorithm we offer); an
+        answer in another one (or not its -sess variant) fails like a wrong password.
         """
         if credentials.realm != self._realm:
             return DigestOutcome.WRONG_REALM
@@ -408,7 +411,12 @@ class DigestAuthenticator:
             cnonce=credentials.cnonce,
         )
         matches = hmac.compare_digest(expected.encode(), credentials.response.encode())
-        if not (matches and ha1 is not None and algorithm in self._accepted):
+        accepted = (
+            algorithm in self._accepted
+            if offer is None
+            else any(algorithm.base is choice.base for choice in offer)
+        )
+        if not (matches and ha1 is not None and accepted):
             return DigestOutcome.FAILED
         # RFC 2617 §3.2.1: stale only when the digest is valid for the (invalid) nonce.
         if not current or issued_at is None:

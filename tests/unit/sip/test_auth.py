@@ -808,3 +808,28 @@ def test_server_signatures_stay_the_same() -> None:
     assert str(inspect.signature(compute_ha1)) == (
         "(*, username: 'str', realm: 'str', password: 'str', algorithm: 'DigestAlgorithm') -> 'str'"
     )
+
+
+# --- the offer one user was challenged with ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "offer", "expected"),
+    [
+        (DigestAlgorithm.SHA_256, (DigestAlgorithm.SHA_256,), DigestOutcome.OK),
+        (DigestAlgorithm.SHA_256_SESS, (DigestAlgorithm.SHA_256,), DigestOutcome.OK),
+        (DigestAlgorithm.MD5, (DigestAlgorithm.SHA_256,), DigestOutcome.FAILED),  # downgrade
+        (DigestAlgorithm.MD5_SESS, (DigestAlgorithm.SHA_256,), DigestOutcome.FAILED),
+        (DigestAlgorithm.MD5, (DigestAlgorithm.SHA_256, DigestAlgorithm.MD5), DigestOutcome.OK),
+    ],
+)
+def test_an_answer_outside_the_users_offer_fails_like_a_wrong_password(
+    algorithm: DigestAlgorithm, offer: tuple[DigestAlgorithm, ...], expected: DigestOutcome
+) -> None:
+    authenticator = make_authenticator()
+    credentials = answer(challenge_for(authenticator, algorithm))
+    outcome = authenticator.verify(
+        credentials, ha1=stored_ha1(algorithm.base), method="REGISTER",
+        request_uri=REGISTER_URI, now=T0, offer=offer,
+    )  # fmt: skip
+    assert outcome is expected
