@@ -1031,21 +1031,12 @@ class CallService:
             return  # answered 422 or 400
         body, content_type = request.body, request.content_type
         if offer is not None and request.method in ("INVITE", "UPDATE"):
-            host, port = call.relay.local_address(other)
-            call.sdp_version += 1
             try:
-                rewritten = offer_to_callee(
-                    offer,
-                    address=host,
-                    port=port,
-                    session_id=self._session_id(call),
-                    version=call.sdp_version,
-                )
+                body = self._relay_offer(call, other, offer)
             except NoCommonMedia:
                 self._respond(key, request, 488)
                 return
-            body, content_type = rewritten.serialize().encode(), "application/sdp"
-            call.last_sdp_to[other] = body
+            content_type = "application/sdp"
         headers = [(n, v) for n, v in request.headers if n.lower() in ("info-package", "event")]
         sent = self._send_in_dialog(
             call, other, request.method, body=body, content_type=content_type, headers=headers
@@ -1217,20 +1208,25 @@ class CallService:
             offer = parse_body(response.content_type, response.body)
             if offer is None:
                 return None
-            host, port = call.relay.local_address(side)
-            call.sdp_version += 1
-            rewritten = offer_to_callee(
-                offer,
-                address=host,
-                port=port,
-                session_id=self._session_id(call),
-                version=call.sdp_version,
-            )
+            return offer, self._relay_offer(call, side, offer)
         except (NoCommonMedia, SipParseError):
             return None
+
+    def _relay_offer(self, call: Call, side: str, offer: SessionDescription) -> bytes:
+        """An offer crossed to ``side``: rewritten to the relay's leg there, the session's next
+        version, remembered as the last SDP sent that way (NoCommonMedia when none fits)."""
+        host, port = call.relay.local_address(side)
+        call.sdp_version += 1
+        rewritten = offer_to_callee(
+            offer,
+            address=host,
+            port=port,
+            session_id=self._session_id(call),
+            version=call.sdp_version,
+        )
         body = rewritten.serialize().encode()
         call.last_sdp_to[side] = body
-        return offer, body
+        return body
 
     def _reoffer_answered(self, call: Call, side: str, ack: Request) -> None:
         """``side``'s ACK for the 2xx that carried the other leg's offer: its answer, rewritten to
