@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from sqlite_utils import Database
 
+from pbx.config import parse_digest_algorithms
 from pbx.sip.auth import DigestAlgorithm, compute_ha1
 from pbx.store.settings import sip_realm
 from pbx.store.transaction import write_transaction
@@ -62,18 +63,18 @@ DIGEST_CHOICES = {
 
 
 def check_digest_algorithms(text: str) -> tuple[str, ...] | None:
-    """``MD5``, ``SHA-256``, ``SHA-256,MD5``... -> the offer; ``default`` or empty -> None."""
+    """``MD5``, ``SHA-256``, ``SHA-256,MD5``... -> the offer (the grammar of the box's own
+    digest_algorithms setting); ``default`` or empty -> None."""
     value = text.strip()
     if value.lower() in ("", "default"):
         return None
-    names = [item.strip().upper() for item in value.split(",") if item.strip()]
-    if not names or any(name not in ("MD5", "SHA-256") for name in names):
+    try:
+        return parse_digest_algorithms(value)
+    except ValueError as exc:
         raise ExtensionError(
-            f"digest algorithms must be MD5, SHA-256, SHA-256,MD5 or default, not {text[:40]!r}"
-        )
-    if len(set(names)) != len(names):
-        raise ExtensionError("a digest algorithm is listed twice")
-    return tuple(names)
+            "digest algorithms must be MD5, SHA-256, SHA-256,MD5 or default, "
+            f"not {text[:40]!r} ({exc})"
+        ) from None
 
 
 def _offer(text: object) -> tuple[str, ...] | None:
