@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import replace
 
+from pbx.config import Settings
 from pbx.registrar.location import Location
 from pbx.registrar.registrar import RegisterOutcome, Registrar, RegistrarPolicy
 from pbx.sip.auth import DigestAlgorithm, DigestAuthenticator, compute_ha1
@@ -15,6 +16,8 @@ from pbx.store.extensions import StoredSecrets
 from pbx.transport.flow import Flow
 from tests.unit.sip.sipdata import load_request
 
+DEFAULT_OFFER = tuple(DigestAlgorithm(name) for name in Settings().digest_algorithms)
+"""The box's default offer, as a user gets it (MD5)."""
 REALM = "switchboard"
 SECRET = b"registrar-tests-secret-0123456789"
 PASSWORDS = {"201": "Reception-pass-201", "202": "Linphone-pass-202", "203": "Edge-pass-203"}
@@ -47,7 +50,7 @@ class Harness:
         self,
         *,
         policy: RegistrarPolicy | None = None,
-        algorithms: tuple[DigestAlgorithm, ...] = (DigestAlgorithm.SHA_256, DigestAlgorithm.MD5),
+        algorithms: tuple[DigestAlgorithm, ...] = DEFAULT_OFFER,
         offers: dict[str, tuple[DigestAlgorithm, ...]] | None = None,
     ) -> None:
         """``algorithms``: the box's default offer (the digest_algorithms setting);
@@ -94,7 +97,7 @@ class Harness:
         *,
         user: str,
         password: str,
-        algorithm: str = "SHA-256",
+        algorithm: str = "MD5",
         uri: str = "sip:192.0.2.1",
         nc: int = 1,
     ) -> str:
@@ -120,7 +123,7 @@ class Harness:
         now: float = T0,
         flow: Flow = PHONE,
         password: str | None = None,
-        algorithm: str = "SHA-256",
+        algorithm: str = "MD5",
     ) -> RegisterOutcome:
         """The whole exchange: REGISTER, 401, REGISTER with credentials (CSeq + 1)."""
         user = request.to.uri.user  # type: ignore[union-attr]

@@ -21,7 +21,7 @@ def offered(response: Response) -> list[str]:
 
 
 def test_the_box_default_offer_is_md5_alone() -> None:
-    assert offered(Harness(algorithms=(MD5,)).challenge(fixture(YEALINK))) == ["MD5"]
+    assert offered(Harness().challenge(fixture(YEALINK))) == ["MD5"]
 
 
 @pytest.mark.parametrize(
@@ -32,19 +32,19 @@ def test_the_box_default_offer_is_md5_alone() -> None:
 def test_an_extension_is_challenged_with_its_own_choice_in_its_order(
     choice: tuple[DigestAlgorithm, ...],
 ) -> None:
-    harness = Harness(algorithms=(MD5,), offers={"201": choice})
+    harness = Harness(offers={"201": choice})
     assert offered(harness.challenge(fixture(YEALINK))) == [a.value for a in choice]
 
 
 def test_an_unknown_user_gets_the_default_like_an_extension_that_did_not_choose() -> None:
-    harness = Harness(algorithms=(MD5,), offers={"201": (SHA_256,)})
+    harness = Harness(offers={"201": (SHA_256,)})
     unknown = edit(fixture(YEALINK), To="<sip:299@192.0.2.1>", From="<sip:299@192.0.2.1>;tag=9")
     default = edit(fixture(YEALINK), To="<sip:202@192.0.2.1>", From="<sip:202@192.0.2.1>;tag=9")
     assert offered(harness.challenge(unknown)) == offered(harness.challenge(default)) == ["MD5"]
 
 
 def test_sha256_only_refuses_an_md5_answer_like_a_wrong_password() -> None:
-    harness = Harness(algorithms=(MD5,), offers={"201": (SHA_256,)})
+    harness = Harness(offers={"201": (SHA_256,)})
     challenge = harness.challenge(fixture(YEALINK))
     [value] = challenge.headers.get_all("www-authenticate")
     # The same nonce answered in MD5 (a downgrade): the digest is right, the algorithm is not.
@@ -65,7 +65,7 @@ def test_sha256_only_refuses_an_md5_answer_like_a_wrong_password() -> None:
 
 
 def test_an_md5_extension_is_not_challenged_with_sha256_and_registers_with_md5() -> None:
-    harness = Harness(algorithms=(MD5,))
+    harness = Harness()
     outcome = harness.register(fixture(YEALINK), algorithm="MD5")
     assert (outcome.response.status, outcome.algorithm) == (200, "MD5")
     assert outcome.saved[0].auth_algorithm == "MD5"
@@ -78,7 +78,7 @@ def test_an_md5_extension_is_not_challenged_with_sha256_and_registers_with_md5()
 )  # fmt: skip
 def test_credentials_of_an_unknown_scheme_get_a_challenge_not_a_400(authorization: str) -> None:
     """RFC 4475 §3.3.7: the registrar knows no such scheme, so it challenges (401)."""
-    harness = Harness(algorithms=(MD5,))
+    harness = Harness()
     outcome = harness.send(with_authorization(fixture(YEALINK), authorization, 2))
     assert outcome.response.status == 401 and offered(outcome.response) == ["MD5"]
     assert not outcome.auth_failed
@@ -91,6 +91,6 @@ def test_a_malformed_digest_answer_is_still_a_400() -> None:
 
 def test_rfc4475_unknown_authorization_scheme_register_is_challenged() -> None:
     """RFC 4475 §3.3.7's message (addressed to our extension 201)."""
-    outcome = Harness(algorithms=(MD5,)).send(fixture("register_unknown_authorization_scheme.sip"))
+    outcome = Harness().send(fixture("register_unknown_authorization_scheme.sip"))
     assert outcome.response.status == 401
     assert outcome.response.headers.get_all("www-authenticate")
