@@ -82,6 +82,8 @@ class Switch:
             location=self.registrar.location,
             record_failure=self.registrar.record_auth_failure,
             new_tag=new_tag,
+            new_branch=lambda: self.random.hex(10),
+            new_salt=lambda: self.random.bytes(NONCE_SALT_LENGTH),
             server=settings.server_name,
             default_offer=self.registrar.default_offer,
             policy=CallPolicy(

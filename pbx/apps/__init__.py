@@ -1,0 +1,1 @@
+"""Applications: what decides what happens to legs (dial an extension, transfer, ...)."""

@@ -1,0 +1,58 @@
+"""The call core in memory: a call set up, answered, crossed and ended, with a fake clock."""
+
+from __future__ import annotations
+
+from pbx.sip.message import Request, Response
+from tests.unit.calls.core_harness import Office, sdp
+
+
+def answered(office: Office, caller: str = "201", callee: str = "202") -> tuple[Request, Response]:
+    """``caller`` calls ``callee``, who answers; the INVITE the callee got and the caller's 200."""
+    a, b = office[caller], office[callee]
+    a.send(a.invite(callee))
+    fork = b.last("INVITE")
+    b.answer(fork, 200, sdp(5000))
+    ok = a.responses(200)[-1]
+    a.in_dialog("ACK", ok, 1)
+    return fork, ok
+
+
+def test_a_call_is_answered_acked_and_hung_up() -> None:
+    office = Office("201", "202")
+    a, b = office["201"], office["202"]
+    fork, ok = answered(office)
+    assert [r.status for r in a.responses()] == [100, 200]
+    assert b.requests("ACK"), "the switch ACKs the callee's 200"
+    a.in_dialog("BYE", ok, 2)
+    assert b.requests("BYE")
+    assert a.responses(200)[-1].cseq.method == "BYE"
+    b.answer(b.last("BYE"))
+    records = [r for r in office.rows if type(r).__name__ == "CallRecord"]
+    assert len(records) == 1 and records[0].end_reason == "caller hung up"
+
+
+def test_a_copy_of_the_200_to_a_crossed_reinvite_gets_the_same_ack() -> None:
+    office = Office("201", "202")
+    a, b = office["201"], office["202"]
+    fork, ok = answered(office)
+    a.in_dialog("INVITE", ok, 2, sdp(4002, 2))
+    crossed = b.last("INVITE")
+    assert crossed.cseq.seq == 2 and crossed.body.startswith(b"v=0")
+    b.answer(crossed, 200, sdp(5000, 2))
+    acks = b.requests("ACK")
+    assert len(acks) == 2 and acks[-1].cseq.seq == 2
+    b.answer(crossed, 200, sdp(5000, 2))
+    assert bytes(b.requests("ACK")[-1]) == bytes(acks[-1])
+
+
+def test_no_ack_for_the_200_ends_the_call_after_64_t1() -> None:
+    office = Office("201", "202")
+    a, b = office["201"], office["202"]
+    a.send(a.invite("202"))
+    b.answer(b.last("INVITE"), 200, sdp(5000))
+    office.advance(31.0)
+    copies = a.responses(200)
+    assert len(copies) >= 8, [r.status for r in copies]
+    assert not b.requests("BYE")
+    office.advance(2.0)
+    assert b.requests("BYE"), "no ACK in 64*T1: the callee is released"
