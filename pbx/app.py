@@ -17,15 +17,18 @@ from pbx.clock import Clock, SystemClock
 from pbx.config import Settings
 from pbx.event_loop import tune_gc
 from pbx.media.endpoint import MediaRelay
+from pbx.proxy.service import ProxyService, own_address
 from pbx.randomness import RandomPool
+from pbx.registrar.location import reach
 from pbx.registrar.service import RegistrarService
 from pbx.routing.dispatcher import Capabilities, RequestDispatcher, Service
+from pbx.routing.proxy import MessageProxy, ProxyPolicy
 from pbx.sd_notify import keep_watchdog_fed, notify
 from pbx.sip.auth import NONCE_SALT_LENGTH
 from pbx.sip.errors import SipParseError
-from pbx.sip.message import Message, Request, make_response_from_fields
+from pbx.sip.message import Message, Request, Response, make_response_from_fields
 from pbx.store.database import open_database
-from pbx.store.extensions import stored_secrets
+from pbx.store.extensions import get_extension, stored_secrets
 from pbx.transport.flow import Address, Destination, Flow
 from pbx.transport.layer import TransportLayer
 from pbx.transport.response_routing import response_destination, stamp_received
@@ -92,8 +95,28 @@ class Switch:
             ),
         )
         self.registrar.on_restore = self.calls.resync_active
+        self.proxy = ProxyService(
+            proxy=MessageProxy(
+                authenticator=self.registrar.authenticator,
+                secrets_of=lambda number: stored_secrets(self.db, number),
+                is_extension=lambda number: get_extension(self.db, number) is not None,
+                bindings_of=self.registrar.location.bindings_of,
+                reach=reach,
+                local=own_address(self.transport),
+                new_branch=lambda: self.random.hex(10),
+                new_tag=new_tag,
+                new_salt=lambda: self.random.bytes(NONCE_SALT_LENGTH),
+                policy=ProxyPolicy(
+                    server=settings.server_name, default_offer=self.registrar.default_offer
+                ),
+            ),
+            clock=self.clock,
+            transport=self.transport,
+            record_failure=self.registrar.record_auth_failure,
+        )
         services: dict[str, Service] = {"REGISTER": self.registrar.handle_register}
         services.update({method: self.calls.handle_request for method in CALL_METHODS})
+        services["MESSAGE"] = self._route_message
         self.dispatcher = RequestDispatcher(
             capabilities=Capabilities(
                 server=settings.server_name,
@@ -129,6 +152,7 @@ class Switch:
         return ListeningAddresses(udp=udp, tcp=tcp)
 
     async def stop(self) -> None:
+        self.proxy.stop()
         await self.calls.stop()
         await self.relay.close()
         self.registrar.stop()
@@ -136,11 +160,20 @@ class Switch:
         self.db.close()
 
     # -- the edge: messages in, responses out ---------------------------------
+    def _route_message(self, request: Request, flow: Flow | None) -> Response | None:
+        """MESSAGE outside a dialog is the proxy's (RFC 3428 §4); one in a call's dialog
+        crosses the call like INFO does."""
+        if request.to.tag is None:
+            return self.proxy.handle_request(request, flow)
+        return self.calls.handle_request(request, flow)
+
     def _on_message(self, message: Message, flow: Flow) -> None:
         if not isinstance(message, Request):
-            # Responses belong to client transactions (calls, qualify's OPTIONS); one
-            # that matches none is discarded (§18.1.2).
-            if not self.calls.handle_response(message, flow):
+            # Responses belong to client transactions (the MESSAGE proxy, calls, qualify's
+            # OPTIONS); one that matches none is discarded (§18.1.2).
+            if not self.proxy.handle_response(message, flow) and not self.calls.handle_response(
+                message, flow
+            ):
                 self.registrar.handle_response(message, flow)
             return
         try:
