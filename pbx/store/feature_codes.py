@@ -13,6 +13,7 @@ from dataclasses import fields
 from sqlite_utils import Database
 
 from pbx.routing.feature_codes import (
+    LABELS,
     SETTING_KEYS,
     DndOff,
     DndOn,
@@ -27,6 +28,15 @@ from pbx.store.extensions import ExtensionError
 from pbx.store.forwarding import DestinationError, ForwardingChange, set_forwarding
 from pbx.store.settings import get_settings, set_setting
 from pbx.store.transaction import write_transaction
+
+__all__ = [
+    "LABELS",
+    "FeatureCodes",
+    "apply_feature_command",
+    "feature_codes",
+    "set_feature_codes",
+]
+"""LABELS and FeatureCodes are re-exported for the web admin, which may not import routing."""
 
 
 def feature_codes(db: Database) -> FeatureCodes:
