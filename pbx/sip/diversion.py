@@ -9,7 +9,7 @@ entries are frozen values; ``parse_diversion(format_diversion(x)) == x``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from urllib.parse import quote as percent_quote
 
@@ -180,22 +180,18 @@ class HistoryEntry:
 def forwarding_history(
     original: SipUri, target: SipUri, reason: str, *, prior: Sequence[HistoryEntry] = ()
 ) -> tuple[HistoryEntry, ...]:
-    """History-Info for a forward from ``original`` to ``target``: the original entry gains a
-    Reason (RFC 7044 §9.4) and the target carries the RFC 4458 ``cause``. With ``prior``
-    entries (the request had History-Info), the new ones continue their last index."""
+    """History-Info for a forward from ``original`` to ``target``: the original's entry gains
+    a Reason (RFC 7044 §9.4) and the target's carries the RFC 4458 ``cause`` and ``mp``. With
+    ``prior`` entries (the request had History-Info, its last one being ``original``), the
+    new entry continues below the last one."""
     cause = CAUSES.get(reason, 404)
-    last = prior[-1].index if prior else None
-    base = "1" if last is None else last
-    reason_header = percent_quote(f"SIP;cause={cause}", safe="")
-    retargeted = SipUri(
-        scheme=original.scheme, user=original.user, host=original.host, port=original.port,
-        params=original.params, headers=(*original.headers, ("Reason", reason_header)),
-    )  # fmt: skip
-    new = target.with_param("cause", str(cause))
-    entries = list(prior[:-1]) if prior else []
-    entries.append(HistoryEntry(uri=retargeted, index=base))
-    entries.append(HistoryEntry(uri=new, index=f"{base}.1", mp=base))
-    return tuple(entries)
+    reason_header = ("Reason", percent_quote(f"SIP;cause={cause}", safe=""))
+    last = prior[-1] if prior else HistoryEntry(uri=original, index="1")
+    retargeted = replace(last, uri=replace(last.uri, headers=(*last.uri.headers, reason_header)))
+    new = HistoryEntry(
+        uri=target.with_param("cause", str(cause)), index=f"{last.index}.1", mp=last.index
+    )
+    return (*prior[:-1], retargeted, new)
 
 
 def format_history_info(entries: Sequence[HistoryEntry]) -> str:
