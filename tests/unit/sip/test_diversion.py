@@ -101,7 +101,9 @@ def test_history_info_for_a_forward_names_both_targets_and_the_cause() -> None:
         parse_sip_uri("sip:201@pbx"), parse_sip_uri("sip:202@pbx"), DiversionReason.NO_ANSWER
     )
     text = format_history_info(entries)
-    assert text == "<sip:201@pbx?Reason=SIP%3Bcause%3D408>;index=1, <sip:202@pbx;cause=408>;index=1.1;mp=1"
+    assert text == (
+        "<sip:201@pbx?Reason=SIP%3Bcause%3D408>;index=1, <sip:202@pbx;cause=408>;index=1.1;mp=1"
+    )
     parsed = parse_name_addr_list([text], "History-Info")
     assert [p.param("index") for p in parsed] == ["1", "1.1"] and parsed[1].param("mp") == "1"
     assert isinstance(parsed[1].uri, SipUri) and parsed[1].uri.param("cause") == "408"
