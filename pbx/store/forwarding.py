@@ -24,6 +24,7 @@ from pbx.store.transaction import write_transaction
 
 FORWARD_AFTER_RANGE = range(5, 301)
 """Seconds of ringing before a no-answer forward: at least a ring or two, at most 5 min."""
+MAX_DEST_LENGTH = 256
 _WHOLE_RE = re.compile(r"[0-9]{1,4}")
 FORWARD_LABELS = {
     "always": "forward always",
@@ -61,6 +62,8 @@ def check_destination(
     """``dest`` as stored, or DestinationError saying why extension ``number`` cannot
     forward there: an extension, an outside number as dialled, or (redirect) a sip: URI."""
     text = dest.strip()
+    if len(text) > MAX_DEST_LENGTH:
+        raise DestinationError(f"a forward target is at most {MAX_DEST_LENGTH} characters")
     if text.lower().startswith(("sip:", "sips:")):
         try:
             parse_sip_uri(text)

@@ -88,6 +88,7 @@ def test_set_and_turn_off_each_forward(db: Database) -> None:
         (ForwardingChange(busy="9011441234"), "blocked prefix"),
         (ForwardingChange(always="sip:bob@example.com"), "turn redirect on"),
         (ForwardingChange(always="sip:@@", redirect=True), "not a SIP URI"),
+        (ForwardingChange(always="sip:" + "a" * 300 + "@x", redirect=True), "at most 256"),
         (ForwardingChange(after=4), "from 5 to 300"),
         (ForwardingChange(after="301"), "from 5 to 300"),
         (ForwardingChange(after="20s"), "from 5 to 300"),
