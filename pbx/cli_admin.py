@@ -26,15 +26,18 @@ from pbx.store.bans import active_bans, remove_ban
 from pbx.store.calls import active_calls, call_records
 from pbx.store.database import open_database
 from pbx.store.extensions import (
+    Extension,
     ExtensionError,
     add_extension,
     add_extensions,
     generate_password,
+    has_voicemail_pin,
     list_extensions,
     remove_extension,
     set_password,
-    update_extension,
 )
+from pbx.store.forwarding import ForwardingChange, update_extension_and_forwarding
+from pbx.store.records import ForwardingRecord
 from pbx.store.registrations import load_bindings
 
 DEFAULT_DB = Settings().db
@@ -121,26 +124,90 @@ def ext_add(
             click.echo("(shown once: only a hash of it is stored)", err=True)
 
 
+def _forward_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--forward-KIND DEST and --no-forward-KIND for each forward, as strings: bad values get
+    our one-line message, not click's usage text."""
+    for kind, when in reversed(
+        [("always", "every call"), ("busy", "calls when its phones are busy"),
+         ("no-answer", "calls it does not answer in --forward-after seconds"),
+         ("unregistered", "calls when no phone of it is registered")]
+    ):  # fmt: skip
+        func = click.option(f"--no-forward-{kind}", is_flag=True, help=f"forward {when}: off")(func)
+        func = click.option(
+            f"--forward-{kind}",
+            metavar="DEST",
+            default=None,
+            help=f"forward {when} to DEST: an extension, an outside number as dialled "
+            "(e.g. 95551234, needs --outbound) or, with --redirect, a sip: URI",
+        )(func)
+    return func
+
+
+def _forwarding_change(options: dict[str, Any]) -> ForwardingChange:
+    targets: dict[str, str | None] = {}
+    for kind in ("always", "busy", "no_answer", "unregistered"):
+        dest, off = options[f"forward_{kind}"], options[f"no_forward_{kind}"]
+        flag = kind.replace("_", "-")
+        if dest is not None and off:
+            fail(f"--forward-{flag} and --no-forward-{flag} together: choose one")
+        if dest is not None and not dest.strip():
+            fail(f"--forward-{flag}: give a DEST, or --no-forward-{flag} to turn it off")
+        targets[kind] = "" if off else dest
+    return ForwardingChange(
+        always=targets["always"],
+        busy=targets["busy"],
+        no_answer=targets["no_answer"],
+        unregistered=targets["unregistered"],
+        after=options["forward_after"],
+        dnd=options["dnd"],
+        redirect=options["redirect"],
+    )
+
+
 @ext.command("set")
 @click.argument("number")
 @click.option("--name", default=None, help="display name shown on calls")
 @click.option("--outbound/--no-outbound", default=None, help="may call out through the phone line")
+@click.option("--voicemail-pin", default=None, metavar="PIN", help="voicemail PIN, 4 to 8 digits")
+@click.option("--no-voicemail-pin", is_flag=True, help="remove the voicemail PIN")
 @_DIGEST_OPTION
+@_forward_options
+@click.option(
+    "--forward-after",
+    metavar="SECONDS",
+    default=None,
+    help="seconds it rings before --forward-no-answer takes the call (5 to 300; 20 at first)",
+)
+@click.option("--dnd/--no-dnd", default=None, help="do not disturb: callers get busy (486)")
+@click.option(
+    "--redirect/--no-redirect",
+    default=None,
+    help="answer callers 302 with the forward target instead of calling it (redirect server)",
+)
 @db_option
-def ext_set(
-    number: str, name: str | None, outbound: bool | None, digest: str | None, db_path: Path
-) -> None:
-    """Change an extension's name, outbound permission or digest algorithms."""
-    if name is None and outbound is None and digest is None:
-        fail("nothing to change: give --name, --outbound/--no-outbound or --digest")
+def ext_set(number: str, db_path: Path, **options: Any) -> None:
+    """Change what an extension's page in the web admin changes: name, outbound permission,
+    voicemail PIN, digest algorithms, forwarding, do not disturb and redirect."""
+    # --no-X flags are False when not given; --X/--no-X switches are None then.
+    given = [k for k, v in options.items() if v is not None and not (k.startswith("no_") and not v)]
+    if not given:
+        fail("nothing to change: see pbx ext set --help")
+    pin = options["voicemail_pin"]
+    if pin is not None and options["no_voicemail_pin"]:
+        fail("--voicemail-pin and --no-voicemail-pin together: choose one")
+    if pin is not None and not pin:
+        fail("--voicemail-pin: give 4 to 8 digits, or --no-voicemail-pin to remove it")
+    change = _forwarding_change(options)
     db = _open(db_path)
     try:
-        update_extension(
+        update_extension_and_forwarding(
             db,
             number,
-            name=name,
-            outbound_allowed=outbound,
-            digest_algorithms=digest,
+            name=options["name"],
+            outbound_allowed=options["outbound"],
+            voicemail_pin="" if options["no_voicemail_pin"] else pin,
+            digest_algorithms=options["digest"],
+            forwarding=change,
             now=time.time(),
         )
     except ExtensionError as exc:
@@ -158,29 +225,55 @@ def ext_list(as_json: bool, db_path: Path) -> None:
     counts: dict[str, int] = {}
     for binding in load_bindings(db, now=now):
         counts[binding.aor] = counts.get(binding.aor, 0) + 1
-    rows = [
-        {
-            "number": e.number,
-            "name": e.display_name,
-            "registered": counts.get(e.number, 0),
-            "outbound_allowed": e.outbound_allowed,
-            "auth_algorithm": e.last_auth_algorithm,
-            "digest_algorithms": ",".join(e.digest_algorithms) if e.digest_algorithms else None,
-        }
-        for e in list_extensions(db)
-    ]
+    rows = [_extension_row(db, e, counts.get(e.number, 0)) for e in list_extensions(db)]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     if not rows:
         click.echo("no extensions yet: pbx ext add 201 --name 'Reception'")
         return
-    click.echo(f"{'number':<8} {'name':<24} {'phones':>6}  {'challenged':<12} last auth")
+    click.echo(
+        f"{'number':<8} {'name':<24} {'phones':>6}  {'challenged':<12} {'last auth':<9}  forwarding"
+    )
     for row in rows:
         click.echo(
             f"{row['number']:<8} {row['name']:<24} {row['registered']:>6}  "
-            f"{row['digest_algorithms'] or 'default':<12} {row['auth_algorithm'] or '-'}"
+            f"{row['digest_algorithms'] or 'default':<12} {row['auth_algorithm'] or '-':<9}  "
+            f"{_forwarding_summary(row)}"
         )
+
+
+def _extension_row(db: Database, e: Extension, registered: int) -> dict[str, Any]:
+    forwarding = e.forwarding or ForwardingRecord(number=e.number)
+    return {
+        "number": e.number,
+        "name": e.display_name,
+        "registered": registered,
+        "outbound_allowed": e.outbound_allowed,
+        "auth_algorithm": e.last_auth_algorithm,
+        "digest_algorithms": ",".join(e.digest_algorithms) if e.digest_algorithms else None,
+        "voicemail_pin_set": has_voicemail_pin(db, e.number),
+        "forward_always": forwarding.always,
+        "forward_busy": forwarding.busy,
+        "forward_no_answer": forwarding.no_answer,
+        "forward_after": forwarding.after,
+        "forward_unregistered": forwarding.unregistered,
+        "dnd": forwarding.dnd,
+        "redirect": forwarding.redirect,
+    }
+
+
+def _forwarding_summary(row: dict[str, Any]) -> str:
+    parts = ["dnd"] if row["dnd"] else []
+    for key, label in (("forward_always", "always"), ("forward_busy", "busy"),
+                       ("forward_no_answer", "no answer"),
+                       ("forward_unregistered", "unregistered")):  # fmt: skip
+        if row[key]:
+            after = f" after {row['forward_after']}s" if key == "forward_no_answer" else ""
+            parts.append(f"{label} -> {row[key]}{after}")
+    if parts and row["redirect"]:
+        parts.append("(redirect)")
+    return ", ".join(parts) or "-"
 
 
 @ext.command("rm")

@@ -43,6 +43,7 @@ def create_app(config: dict[str, Any]) -> Flask:
         calls,
         dashboard,
         extensions,
+        features,
         line,
         phones,
         provision,
@@ -54,7 +55,7 @@ def create_app(config: dict[str, Any]) -> Flask:
     _error_pages(app)
     for blueprint in (
         auth.bp, dashboard.bp, extensions.bp, phones.bp, calls.bp, security_page.bp,
-        backup.bp, line.bp, api.bp, provision.bp,
+        backup.bp, line.bp, api.bp, provision.bp, features.bp,
     ):  # fmt: skip
         app.register_blueprint(blueprint)
     return app

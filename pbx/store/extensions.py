@@ -15,6 +15,7 @@ from sqlite_utils import Database
 
 from pbx.config import parse_digest_algorithms
 from pbx.sip.auth import DigestAlgorithm, compute_ha1
+from pbx.store.records import ForwardingRecord
 from pbx.store.settings import sip_realm
 from pbx.store.transaction import write_transaction
 
@@ -39,6 +40,8 @@ class Extension:
     updated_at: float
     digest_algorithms: tuple[str, ...] | None = None
     """The digest offer chosen for this extension's phones; None: the box's default."""
+    forwarding: ForwardingRecord | None = None
+    """Forwarding, do not disturb and redirect (``pbx/store/forwarding.py`` changes them)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,18 +194,34 @@ def remove_extension(db: Database, number: str) -> None:
             raise ExtensionError(f"no extension {number}")
         db.execute("DELETE FROM registrations WHERE aor = ?", [number])
         db.execute("DELETE FROM desk_phones WHERE extension = ?", [number])
+        # Forwards to it would ring nobody: they are turned off.
+        for column in ("forward_always", "forward_busy", "forward_no_answer",
+                       "forward_unregistered"):  # fmt: skip
+            db.execute(f"UPDATE extensions SET {column} = NULL WHERE {column} = ?", [number])
         db.execute("DELETE FROM extensions WHERE number = ?", [number])
 
 
 _COLUMNS = (
     "number, display_name, outbound_allowed, last_auth_algorithm, created_at, updated_at, "
-    "digest_algorithms"
+    "digest_algorithms, forward_always, forward_busy, forward_no_answer, forward_after, "
+    "forward_unregistered, dnd, redirect"
 )
 
 
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
 def _extension(row: tuple[object, ...]) -> Extension:
-    number, name, outbound, algorithm, created, updated, offer = row
+    number, name, outbound, algorithm, created, updated, offer = row[:7]
+    always, busy, no_answer, after, unregistered, dnd, redirect = row[7:]
+    forwarding = ForwardingRecord(
+        number=str(number), always=_text(always), busy=_text(busy), no_answer=_text(no_answer),
+        after=int(after),  # type: ignore[call-overload]
+        unregistered=_text(unregistered), dnd=bool(dnd), redirect=bool(redirect),
+    )  # fmt: skip
     return Extension(
+        forwarding=forwarding,
         digest_algorithms=_offer(offer),
         number=str(number),
         display_name=str(name or ""),

@@ -181,6 +181,19 @@ def _0006_digest_choice(db: Database) -> None:
     db.execute("ALTER TABLE extensions ADD COLUMN digest_algorithms TEXT")
 
 
+def _0007_call_forwarding(db: Database) -> None:
+    # Where an extension's calls go instead of (or after) ringing it: a DEST is an extension
+    # number, an outside number as dialled (e.g. 9 then the digits) or, with redirect, a sip:
+    # URI; NULL is off. forward_after: seconds of ringing before forward_no_answer.
+    # redirect: answer 302 with the target's Contact instead of calling the target ourselves.
+    # (voicemail_pin is in the first migration already.)
+    for column in ("forward_always", "forward_busy", "forward_no_answer", "forward_unregistered"):
+        db.execute(f"ALTER TABLE extensions ADD COLUMN {column} TEXT")
+    db.execute("ALTER TABLE extensions ADD COLUMN forward_after INTEGER NOT NULL DEFAULT 20")
+    db.execute("ALTER TABLE extensions ADD COLUMN dnd INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE extensions ADD COLUMN redirect INTEGER NOT NULL DEFAULT 0")
+
+
 Migration = Callable[[Database], None]
 
 MIGRATIONS: list[tuple[str, Migration]] = [
@@ -190,6 +203,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0004_desk_phones", _0004_desk_phones),
     ("0005_line_accounts", _0005_line_accounts),
     ("0006_digest_choice", _0006_digest_choice),
+    ("0007_call_forwarding", _0007_call_forwarding),
 ]
 
 

@@ -48,3 +48,29 @@ class SourceBan:
     until: float
     failures: int
     reason: str
+
+
+DEFAULT_FORWARD_AFTER = 20
+"""Seconds an extension rings before its no-answer forward takes the call."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ForwardingRecord:
+    """Where an extension's calls go instead of, or after, ringing its phones.
+
+    Each target is a DEST as the admin or the phone gave it (an extension number, an outside
+    number as dialled, or a ``sip:`` URI for redirect), or None when that forward is off. The
+    call core reads it on each call, so a change is live at once.
+    """
+
+    number: str
+    always: str | None = None
+    busy: str | None = None
+    no_answer: str | None = None
+    after: int = DEFAULT_FORWARD_AFTER
+    """Seconds of ringing before ``no_answer`` takes the call."""
+    unregistered: str | None = None
+    dnd: bool = False
+    """Do not disturb: callers get 486, or ``busy`` when that is set."""
+    redirect: bool = False
+    """Answer 302 with the target's Contact instead of calling the target (redirect server)."""

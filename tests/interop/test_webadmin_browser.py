@@ -29,6 +29,7 @@ PAGES = {
     "phones": "/phones/",
     "calls": "/calls/",
     "line": "/line/",
+    "features": "/features/",
     "security": "/security/",
     "backup": "/backup/",
 }

@@ -19,10 +19,13 @@ from pbx.store.extensions import (
     add_extension,
     generate_password,
     get_extension,
+    has_voicemail_pin,
     list_extensions,
     remove_extension,
-    update_extension,
 )
+from pbx.store.forwarding import ForwardingChange, update_extension_and_forwarding
+from pbx.store.records import ForwardingRecord
+from pbx.store.transaction import write_transaction
 from webadmin.db import get_db
 from webadmin.security import csrf_token, login_required
 from webadmin.views.dashboard import status_snapshot
@@ -33,12 +36,70 @@ Json = tuple[dict[str, Any], int] | dict[str, Any]
 
 
 def _extension(e: Extension) -> dict[str, Any]:
+    forwarding = e.forwarding or ForwardingRecord(number=e.number)
     return {
         "number": e.number,
         "name": e.display_name,
         "outbound_allowed": e.outbound_allowed,
         "auth_algorithm": e.last_auth_algorithm,
         "digest_algorithms": ",".join(e.digest_algorithms) if e.digest_algorithms else "default",
+        "voicemail_pin_set": has_voicemail_pin(get_db(), e.number),
+        "forward_always": forwarding.always,
+        "forward_busy": forwarding.busy,
+        "forward_no_answer": forwarding.no_answer,
+        "forward_after": forwarding.after,
+        "forward_unregistered": forwarding.unregistered,
+        "dnd": forwarding.dnd,
+        "redirect": forwarding.redirect,
+    }
+
+
+class BadField(ValueError):
+    """A field of the wrong JSON type: 400 with this message."""
+
+
+_FORWARDS = ("always", "busy", "no_answer", "unregistered")
+
+
+def _flag(body: dict[str, Any], key: str) -> bool | None:
+    value = body.get(key)
+    if value is not None and not isinstance(value, bool):
+        raise BadField(f"{key}: true or false")
+    return value
+
+
+def _text(body: dict[str, Any], key: str, what: str) -> str | None:
+    value = body.get(key)
+    if value is not None and not isinstance(value, str):
+        raise BadField(f"{key}: {what}")
+    return value
+
+
+def _changes(body: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of update_extension_and_forwarding that ``body`` asks for; a
+    forward given as null or "" is turned off, one left out stays as it is."""
+    targets: dict[str, str | None] = {}
+    for kind in _FORWARDS:
+        key = f"forward_{kind}"
+        if key in body:
+            targets[kind] = _text(body, key, "a number, a sip: URI, or null for off") or ""
+        else:
+            targets[kind] = None
+    after = body.get("forward_after")
+    if after is not None and (isinstance(after, bool) or not isinstance(after, int | str)):
+        raise BadField("forward_after: a whole number of seconds")
+    name = body.get("name")
+    pin = body.get("voicemail_pin")
+    return {
+        "name": None if name is None else str(name),
+        "outbound_allowed": _flag(body, "outbound_allowed"),
+        "voicemail_pin": None if pin is None else str(pin),
+        "digest_algorithms": _text(
+            body, "digest_algorithms", 'a text such as "MD5" or "SHA-256,MD5"'
+        ),
+        "forwarding": ForwardingChange(
+            **targets, after=after, dnd=_flag(body, "dnd"), redirect=_flag(body, "redirect")
+        ),
     }
 
 
@@ -91,14 +152,23 @@ def create() -> Json:
     body = _body()
     password = str(body.get("password") or generate_password())
     digest = body.get("digest_algorithms")
+    number = str(body.get("number", ""))
+    db = get_db()
     try:
-        extension = add_extension(
-            get_db(), number=str(body.get("number", "")), name=str(body.get("name", "")),
-            password=password, now=time.time(), keep_password=True,
-            digest_algorithms=None if digest is None else str(digest),
-        )  # fmt: skip
-    except ExtensionError as exc:
+        changes = _changes(
+            {k: v for k, v in body.items() if k not in ("name", "digest_algorithms")}
+        )
+        with write_transaction(db):  # created with all its fields, or not at all
+            add_extension(
+                db, number=number, name=str(body.get("name", "")),
+                password=password, now=time.time(), keep_password=True,
+                digest_algorithms=None if digest is None else str(digest),
+            )  # fmt: skip
+            update_extension_and_forwarding(db, number, **changes, now=time.time())
+    except (BadField, ExtensionError) as exc:
         return {"error": str(exc)}, 400
+    extension = get_extension(db, number)
+    assert extension is not None
     return {**_extension(extension), "password": password}, 201
 
 
@@ -118,22 +188,11 @@ def _extension_or_404(number: str) -> Json:
 @bp.patch("/extensions/<number>")
 @login_required
 def change(number: str) -> Json:
-    body = _body()
-    outbound = body.get("outbound_allowed")
-    if outbound is not None and not isinstance(outbound, bool):
-        return {"error": "outbound_allowed: true or false"}, 400
-    digest = body.get("digest_algorithms")
-    if digest is not None and not isinstance(digest, str):
-        return {"error": 'digest_algorithms: a text such as "MD5" or "SHA-256,MD5"'}, 400
     try:
-        update_extension(
-            get_db(), number,
-            name=None if body.get("name") is None else str(body["name"]),
-            outbound_allowed=outbound,
-            voicemail_pin=None if body.get("voicemail_pin") is None else str(body["voicemail_pin"]),
-            digest_algorithms=digest,
-            now=time.time(),
-        )  # fmt: skip
+        changes = _changes(_body())
+        update_extension_and_forwarding(get_db(), number, **changes, now=time.time())
+    except BadField as exc:
+        return {"error": str(exc)}, 400
     except ExtensionError as exc:
         status = 404 if str(exc).startswith("no extension") else 400
         return {"error": str(exc)}, status

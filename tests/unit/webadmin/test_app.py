@@ -175,7 +175,7 @@ def test_edit_reset_and_delete(app: Flask, admin: FlaskClient) -> None:
     assert extension is not None and extension.display_name == "Front desk"
     assert not extension.outbound_allowed  # unchecked box
     bad_pin = post(admin, "/extensions/201/edit", name="Front desk", pin="12")
-    assert "4 to 8 digits" in admin.get(bad_pin.headers["Location"]).get_data(True)
+    assert bad_pin.status_code == 400 and "4 to 8 digits" in bad_pin.get_data(True)
     post(admin, "/extensions/201/password")
     assert stored_secrets(db_of(app), "201") != before
     post(admin, "/extensions/201/delete")
@@ -486,8 +486,7 @@ def test_the_digest_choice_is_set_on_the_page_and_kept_on_bad_input(
     secrets = stored_secrets(db_of(app), "201")
     assert secrets is not None and [a.value for a in secrets.algorithms or ()] == ["SHA-256"]
     bad = post(admin, "/extensions/201/edit", name="A", digest="SHA-1")
-    assert bad.status_code == 302
-    assert "digest algorithms must be" in admin.get(bad.headers["Location"]).get_data(True)
+    assert bad.status_code == 400 and "digest algorithms must be" in bad.get_data(True)
     extension = get_extension(db_of(app), "201")
     assert extension is not None and extension.digest_algorithms == ("SHA-256",)  # unchanged
     post(admin, "/extensions/201/edit", name="A", digest="default")

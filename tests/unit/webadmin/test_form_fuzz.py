@@ -21,7 +21,11 @@ from webadmin import create_app
 
 FORMS: dict[str, tuple[str, ...]] = {
     "/extensions/": ("number", "name", "password"),
-    "/extensions/201/edit": ("name", "outbound", "pin"),
+    "/extensions/201/edit": (
+        "name", "outbound", "pin", "forwarding_form", "forward_always", "forward_busy",
+        "forward_no_answer", "forward_after", "forward_unregistered", "dnd", "redirect",
+    ),
+    "/features/": ("forward_on", "forward_off", "dnd_on", "dnd_off"),
     "/extensions/201/password": (),
     "/line/": (
         "line_backend", "line_device", "line_country", "outside_prefix", "inbound_target",
@@ -36,7 +40,8 @@ FORMS: dict[str, tuple[str, ...]] = {
 texts = st.one_of(
     st.text(max_size=40),
     st.text(alphabet="0123456789", max_size=12),
-    st.sampled_from(["", " ", "0", "-1", "1e9", "99999999999999999999", "on", "\u202e201",
+    st.sampled_from(["", " ", "0", "-1", "1e9", "99999999999999999999", "on", "1", "\u202e201",
+                     "*72", "sip:bob@example.com", "95551234", "911",
                      "\x00", "a\r\nb", "<script>", "201,202", "9XXX", "/dev/ttyACM0", "US"]),
     st.text(min_size=300, max_size=5000),
 )  # fmt: skip
@@ -106,7 +111,9 @@ def test_no_json_body_gives_a_500(admin: tuple[Flask, FlaskClient], data: st.Dat
     ]))  # fmt: skip
     body = data.draw(json_values | st.dictionaries(
         st.sampled_from(["number", "name", "password", "outbound_allowed", "voicemail_pin",
-                         "username"]), json_values, max_size=4,
+                         "username", "forward_always", "forward_busy", "forward_no_answer",
+                         "forward_after", "forward_unregistered", "dnd", "redirect"]),
+        json_values | st.sampled_from(["202", "95551234", "sip:x@y", "1"]), max_size=4,
     ))  # fmt: skip
     response = getattr(client, method)(path, json=body, headers={"X-CSRF-Token": csrf})
     assert response.status_code < 500, (method, path, body, response.status_code)
