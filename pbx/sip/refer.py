@@ -347,7 +347,8 @@ def _seconds(text: str | None) -> int | None:
 # Status-Line = SIP-Version SP Status-Code SP Reason-Phrase CRLF        (RFC 3261 §25.1)
 # Status-Code = 3DIGIT ; Reason-Phrase = *(reserved / unreserved / escaped
 #               / UTF8-NONASCII / UTF8-CONT / SP / HTAB)
-_STATUS_LINE_RE = re.compile(r"SIP/2\.0 ([1-6][0-9][0-9]) ([^\x00-\x08\x0a-\x1f\x7f]*)")
+# (an empty Reason-Phrase whose SP is missing, "SIP/2.0 100", is taken too)
+_STATUS_LINE_RE = re.compile(r"SIP/2\.0 ([1-6][0-9][0-9])(?: ([^\x00-\x08\x0a-\x1f\x7f]*))?")
 _HEADER_NAME_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
 
 
@@ -396,7 +397,7 @@ def parse_sipfrag(body: bytes) -> SipFrag:
     except UnicodeDecodeError:
         raise SipParseError("sipfrag body is not UTF-8") from None
     lines = text.replace("\r\n", "\n").split("\n")
-    match = _STATUS_LINE_RE.fullmatch(lines[0].rstrip(WS) if lines[0].strip(WS) else "")
+    match = _STATUS_LINE_RE.fullmatch(lines[0])
     if match is None:
         raise SipParseError("sipfrag does not begin with a SIP/2.0 Status-Line")
     headers: list[tuple[str, str]] = []
@@ -414,7 +415,7 @@ def parse_sipfrag(body: bytes) -> SipFrag:
         headers.append((name, value.strip(WS)))
         if len(headers) > MAX_SIPFRAG_HEADERS:
             raise SipParseError("Too many headers in sipfrag")
-    return SipFrag(status=int(match.group(1)), reason=match.group(2), headers=tuple(headers))
+    return SipFrag(status=int(match.group(1)), reason=match.group(2) or "", headers=tuple(headers))
 
 
 def is_sipfrag(content_type: str | None) -> bool:
@@ -495,4 +496,3 @@ def refer_status_of_notify(
     if not is_sipfrag(content_type):
         raise SipParseError("REFER NOTIFY body is not message/sipfrag")
     return event, state, parse_sipfrag(body)
-
