@@ -76,6 +76,16 @@ def test_what_baresip_and_linphone_send() -> None:
         assert isinstance(target, SipUri) and target.user == "203"
 
 
+def test_what_linphone_sends_for_an_attended_transfer() -> None:
+    # linphonec 5.1 "transfer 1 --to-call 2": lower-case escapes, from-tag first.
+    value = parse_refer_to(
+        "<sip:203@127.0.0.1?Replaces=b10KcziEy7%3bfrom-tag%3ds9-KcgNIq%3bto-tag%3dab20bf6f73f580eb>"
+    )
+    assert value.replaces == Replaces(call_id="b10KcziEy7", to_tag="ab20bf6f73f580eb",
+                                      from_tag="s9-KcgNIq")  # fmt: skip
+    assert value.replaces.matches(DialogId("b10KcziEy7", "ab20bf6f73f580eb", "s9-KcgNIq"))
+
+
 def test_other_embedded_headers_are_kept_unescaped() -> None:
     value = parse_refer_to(
         "<sip:bob@biloxi.example.net?Accept-Contact=sip:bobsdesk.biloxi.example.net"
