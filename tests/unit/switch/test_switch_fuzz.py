@@ -165,7 +165,8 @@ class Office:
         """An answered call from 201 to 202, set up anew when the fuzz ended the last one;
         returns it and the tag 202 answered with."""
         for call in self.switch.calls.calls:
-            if call.state.value == "answered" and call.a_call_id.startswith("fuzz-call-"):
+            answered = call.answered is not None and not call.done
+            if answered and call.caller_leg.call_id.startswith("fuzz-call-"):
                 return call, call.answered.dialog.id.remote_tag
         self.count += 1
         call_id = f"fuzz-call-{self.count}@test"
@@ -177,11 +178,11 @@ class Office:
         raw = text.replace("{auth}", self.credentials("Proxy-Authorization",
                                                       text.replace("{auth}", "")))  # fmt: skip
         sent = self.deliver(raw.encode(), settle=0.05)
-        found = [c for c in self.switch.calls.calls if c.a_call_id == call_id]
+        found = [c for c in self.switch.calls.calls if c.caller_leg.call_id == call_id]
         assert len(found) == 1, [m[:300] for m, a in sent if a == PHONE.remote]
         call = found[0]
         forks = [m for m, address in sent if address == CALLEE.remote and m.startswith(b"INVITE")
-                 and f"Call-ID: {call.b_call_id}".encode() in m]  # fmt: skip
+                 and f"Call-ID: {call.call_id_b}".encode() in m]  # fmt: skip
         assert forks, "the INVITE was not forked to 202"
         fork = parse_message(forks[0])
         assert isinstance(fork, Request)
@@ -191,16 +192,17 @@ class Office:
             headers=[("Contact", "<sip:202@127.0.0.1:40202>"), ("Content-Type", "application/sdp")],
         )  # fmt: skip
         self.deliver(bytes(ok), settle=0.05, flow=CALLEE)
-        assert call.state.value == "answered", call.state
+        assert call.answered is not None, "202's 200 did not answer the call"
         return call, tag
 
     def dialog_request(self, side: str, template: str) -> tuple[bytes, Flow]:
         call, b_tag = self.ensure_call()
         self.count += 1
         if side == "a":
-            fields = {"callid": call.a_call_id, "ours": "fz201", "theirs": call.a_tag}
+            fields = {"callid": call.caller_leg.call_id, "ours": "fz201",
+                      "theirs": call.caller_leg.local_tag}  # fmt: skip
         else:
-            fields = {"callid": call.b_call_id, "ours": b_tag, "theirs": call.b_from_tag}
+            fields = {"callid": call.call_id_b, "ours": b_tag, "theirs": call.from_tag_b}
         text = template.replace("{n}", str(self.count)).replace("{cseq}", str(100 + self.count))
         for key, value in fields.items():
             text = text.replace("{" + key + "}", value)
