@@ -81,9 +81,11 @@ class FakeDirectory:
 
     def line_plan(self) -> LinePlan:
         return LinePlan(
-            outside_prefix="9", outbound_patterns=(), blocked_prefixes=DEFAULT_BLOCKED,
+            outside_prefix="9",
+            outbound_patterns=(),
+            blocked_prefixes=DEFAULT_BLOCKED,
             country="US",
-        )  # fmt: skip
+        )
 
     def reachable(self, aor: str) -> list[Binding]:
         return list(self.bindings.get(aor, []))
@@ -91,9 +93,13 @@ class FakeDirectory:
 
 def extension(number: str) -> Extension:
     return Extension(
-        number=number, display_name="", outbound_allowed=True, last_auth_algorithm=None,
-        created_at=0.0, updated_at=0.0,
-    )  # fmt: skip
+        number=number,
+        display_name="",
+        outbound_allowed=True,
+        last_auth_algorithm=None,
+        created_at=0.0,
+        updated_at=0.0,
+    )
 
 
 @dataclass
@@ -118,7 +124,9 @@ class Phone:
 
     def responses(self, status: int | None = None) -> list[Response]:
         return [
-            m for m in self.got if isinstance(m, Response) and (status is None or m.status == status)
+            m
+            for m in self.got
+            if isinstance(m, Response) and (status is None or m.status == status)
         ]
 
     def last(self, method: str) -> Request:
@@ -127,8 +135,14 @@ class Phone:
         return found[-1]
 
     # -- building messages ---------------------------------------------------------------
-    def invite(self, to: str, body: bytes = SDP, *, call_id: str | None = None,
-               headers: tuple[tuple[str, str], ...] = ()) -> Request:  # fmt: skip
+    def invite(
+        self,
+        to: str,
+        body: bytes = SDP,
+        *,
+        call_id: str | None = None,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> Request:
         n = next(self.seq)
         return make_request(
             "INVITE",
@@ -148,12 +162,21 @@ class Phone:
 
     def _via(self, branch: str) -> Via:
         return Via(
-            transport="UDP", host="127.0.0.1", port=self.port,
+            transport="UDP",
+            host="127.0.0.1",
+            port=self.port,
             params=(("branch", f"z9hG4bK{self.number}{branch}"),),
-        )  # fmt: skip
+        )
 
-    def answer(self, request: Request, status: int = 200, body: bytes = b"", *,
-               tag: str | None = None, headers: tuple[tuple[str, str], ...] = ()) -> Response:  # fmt: skip
+    def answer(
+        self,
+        request: Request,
+        status: int = 200,
+        body: bytes = b"",
+        *,
+        tag: str | None = None,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> Response:
         extra = [("Contact", f"<sip:{self.number}@127.0.0.1:{self.port}>"), *headers]
         if body:
             extra.append(("Content-Type", "application/sdp"))
@@ -163,17 +186,30 @@ class Phone:
         self.send(response)
         return response
 
-    def in_dialog(self, method: str, peer: Request | Response, seq: int, body: bytes = b"",
-                  *, branch: str | None = None, headers: tuple[tuple[str, str], ...] = ()) -> Request:  # fmt: skip
+    def in_dialog(
+        self,
+        method: str,
+        peer: Request | Response,
+        seq: int,
+        body: bytes = b"",
+        *,
+        branch: str | None = None,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> Request:
         """A request in the dialog that ``peer`` (a request we got, or a response to ours)
         belongs to, sent to the switch."""
         if isinstance(peer, Request):  # we are the UAS of that dialog
             local, remote = peer.to, peer.from_
-            local = NameAddress(uri=local.uri, params=(("tag", f"r{self.number}"),)) \
-                if local.tag is None else local  # fmt: skip
+            local = (
+                NameAddress(uri=local.uri, params=(("tag", f"r{self.number}"),))
+                if local.tag is None
+                else local
+            )
         else:
             local, remote = peer.from_, peer.to
-        contact = peer.contacts[0].uri if peer.contacts else SipUri(user="switchboard", host="127.0.0.1")
+        contact = (
+            peer.contacts[0].uri if peer.contacts else SipUri(user="switchboard", host="127.0.0.1")
+        )
         request = make_request(
             method,
             contact,
@@ -211,12 +247,15 @@ class Office:
         self.core = CallCore(
             setup=LegSetup(
                 server="Switchboard",
-                contact=lambda t: NameAddress(uri=SipUri(user="switchboard", host="127.0.0.1",
-                                                          port=5060)),  # fmt: skip
+                contact=lambda t: NameAddress(
+                    uri=SipUri(user="switchboard", host="127.0.0.1", port=5060)
+                ),
                 new_via=lambda t: Via(
-                    transport="UDP", host="127.0.0.1", port=5060,
+                    transport="UDP",
+                    host="127.0.0.1",
+                    port=5060,
                     params=(("branch", f"z9hG4bKsw{next(tags)}"),),
-                ),  # fmt: skip
+                ),
                 new_tag=lambda: f"sw{next(tags)}",
                 random_delay=lambda low, high: (low + high) / 2,
             ),
@@ -241,11 +280,17 @@ class Office:
         self.directory.extensions.setdefault(number, extension(number))
         self.directory.bindings.setdefault(number, []).append(
             Binding(
-                aor=number, binding_key=f"k{phone.port}",
-                contact=f"sip:{number}@127.0.0.1:{phone.port}", expires_at=1e12,
-                received_host="127.0.0.1", received_port=phone.port, transport="UDP",
-                call_id="reg", cseq=1, registered_at=0.0,
-            )  # fmt: skip
+                aor=number,
+                binding_key=f"k{phone.port}",
+                contact=f"sip:{number}@127.0.0.1:{phone.port}",
+                expires_at=1e12,
+                received_host="127.0.0.1",
+                received_port=phone.port,
+                transport="UDP",
+                call_id="reg",
+                cseq=1,
+                registered_at=0.0,
+            )
         )
         return phone
 
