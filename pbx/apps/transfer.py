@@ -144,6 +144,13 @@ class TransferApp:
         still rings (semi-attended), when it answers."""
         self.started_at = self.wall()
         out = self._notify(100, now)
+        log.info(
+            "event=transfer_start call_id=%s transferee=%s target=%s attended=1 ringing=%d",
+            self.transferee.leg.call_id,
+            self.transferee.number,
+            joined.number,
+            joined.leg.state is not LegState.CONFIRMED,
+        )
         if joined.leg.state is LegState.CONFIRMED:
             self.joined = joined
             return out + self._move_transferee(now)
@@ -246,7 +253,8 @@ class TransferApp:
             content_type="application/sdp",
         )
         self.moving_ref = ref
-        out += self._notify(200, now)
+        if self.target is not None:
+            out += self._notify(200, now)  # blind: the target's answer is the outcome
         return out
 
     def _transferee_moved(self, event: RequestAnswered, now: float) -> list[Output]:
@@ -267,6 +275,8 @@ class TransferApp:
         self.bridge.media[self.transferee.leg.id] = media
         self.answered_at = self.wall()
         out: list[Output] = []
+        if self.target is None:
+            out += self._notify(200, now)  # attended: the join is the outcome
         for leg in [*self.released, *([self.transferor.leg] if self.transferor else [])]:
             if leg is not self.joined.leg and leg is not self.transferee.leg:
                 out += leg.hangup(now, status=487)
