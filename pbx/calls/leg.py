@@ -425,6 +425,7 @@ class Leg:
     def _glare_retry(self, sent: _Sent, now: float) -> None:
         """§14.1: after a 491, try again later: 2.1-4 s when we chose the Call-ID, else 0-2 s."""
         sent.retries += 1
+        sent.done = False  # the retry is a new request: its answer is not a copy of the 491
         low, high = (2.1, 4.0) if self.chose_call_id else (0.0, 2.0)
         self._glare[sent.ref] = sent
         self._timers[f"glare:{sent.ref}"] = now + self.setup.random_delay(low, high)
