@@ -194,7 +194,12 @@ class Leg:
         assert answered.resend is not None
         due = answered.resend.due(now)
         if due == "resend":
-            self._out.append(Transmit(message=answered.response, flow=self.flow))
+            # An outgoing leg has no flow of the peer's: its copies go where its requests go.
+            flow = self.flow
+            destination = self.destination if flow is None else None
+            self._out.append(
+                Transmit(message=answered.response, flow=flow, destination=destination)
+            )
         elif due == "give up":
             # §13.3.1.4: no ACK for the 2xx in 64*T1: the session is over.
             self._answered.pop(answered.ref, None)
