@@ -390,7 +390,9 @@ class Leg:
             return self._flush()
         if response.status < 200:
             return []
-        if self.dialog is not None and not self.dialog.terminated:
+        gone = response.status in (408, 481) and self.state is LegState.CONFIRMED
+        if self.dialog is not None and not self.dialog.terminated and not gone:
+            # (A 408/481 would end the dialog here; _answered_by ends it with a BYE instead.)
             self.dialog = receive_response(self.dialog, response, now)
         sent.done = True
         if sent.method == "INVITE" and response.status < 300:
