@@ -118,11 +118,11 @@ def reply(request: Request, status: int = 200, *, body: bytes = b"") -> Response
 
 
 # -- reading outputs -----------------------------------------------------------------------
-def of_type(outputs: Iterable[Output], kind: type) -> list[object]:
+def of_type(outputs: Iterable[object], kind: type) -> list[object]:
     return [o for o in outputs if isinstance(o, kind)]
 
 
-def responses(outputs: Iterable[Output]) -> list[Response]:
+def responses(outputs: Iterable[object]) -> list[Response]:
     """Every response a leg sends: in a transaction (Respond) or outside it (Transmit)."""
     found: list[Response] = []
     for output in outputs:
@@ -133,11 +133,11 @@ def responses(outputs: Iterable[Output]) -> list[Response]:
     return found
 
 
-def statuses(outputs: Iterable[Output]) -> list[int]:
+def statuses(outputs: Iterable[object]) -> list[int]:
     return [r.status for r in responses(outputs)]
 
 
-def requests(outputs: Iterable[Output], method: str | None = None) -> list[Request]:
+def requests(outputs: Iterable[object], method: str | None = None) -> list[Request]:
     """Every request a leg sends: new client transactions and ACKs."""
     found: list[Request] = []
     for output in outputs:
@@ -148,11 +148,11 @@ def requests(outputs: Iterable[Output], method: str | None = None) -> list[Reque
     return [r for r in found if method is None or r.method == method]
 
 
-def ended(outputs: Iterable[Output]) -> list[str]:
+def ended(outputs: Iterable[object]) -> list[str]:
     return [o.reason for o in outputs if isinstance(o, Ended)]
 
 
-def cancels(outputs: Iterable[Output]) -> list[ClientKey]:
+def cancels(outputs: Iterable[object]) -> list[ClientKey]:
     return [o.key for o in outputs if isinstance(o, CancelClient)]
 
 
@@ -286,7 +286,9 @@ class Callee:
         body: bytes = b"",
         headers: Iterable[tuple[str, str]] = (),
     ) -> Response:
-        extra = [("Contact", f"<sip:202@{PEER[0]}:{PEER[1]}>"), *headers]
+        extra = list(headers)
+        if not any(name.lower() == "contact" for name, _ in extra):
+            extra.insert(0, ("Contact", f"<sip:202@{PEER[0]}:{PEER[1]}>"))
         if body:
             extra.append(("Content-Type", "application/sdp"))
         return wire_response(make_response(request, status, to_tag=tag, headers=extra, body=body))
