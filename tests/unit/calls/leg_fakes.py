@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from pbx.calls.leg import Leg, LegSetup
 from pbx.calls.leg_incoming import IncomingLeg
@@ -27,6 +28,7 @@ from pbx.sip.transaction import ClientKey, ServerKey
 from pbx.sip.uri import SipUri
 from pbx.transport.flow import Destination, Flow
 
+T = TypeVar("T")
 SWITCH = ("127.0.0.1", 5060)
 PEER = ("127.0.0.1", 40201)
 SDP = (
@@ -118,7 +120,7 @@ def reply(request: Request, status: int = 200, *, body: bytes = b"") -> Response
 
 
 # -- reading outputs -----------------------------------------------------------------------
-def of_type(outputs: Iterable[object], kind: type) -> list[object]:
+def of_type(outputs: Iterable[object], kind: type[T]) -> list[T]:
     return [o for o in outputs if isinstance(o, kind)]
 
 
@@ -254,7 +256,10 @@ class Callee:
                 "INVITE",
                 SipUri(user="202", host=PEER[0], port=PEER[1]),
                 via=Via(
-                    transport="UDP", host=SWITCH[0], port=SWITCH[1], params=(("branch", "z9hG4bKo1"),)
+                    transport="UDP",
+                    host=SWITCH[0],
+                    port=SWITCH[1],
+                    params=(("branch", "z9hG4bKo1"),),
                 ),
                 from_=NameAddress(uri=SipUri(user="201", host=SWITCH[0]), params=(("tag", "sw"),)),
                 to=NameAddress(uri=SipUri(user="202", host=SWITCH[0])),
@@ -320,4 +325,3 @@ class Callee:
                 content_type="application/sdp" if body else None,
             )
         )
-

@@ -244,3 +244,36 @@ def test_a_crossed_reinvite_that_meets_glare_is_retried_and_its_answer_comes_bac
     assert [ack.cseq.seq for ack in b.requests("ACK") if ack.cseq.seq == 3] == [3]
     (reply,) = [r for r in a.responses() if r.cseq.seq == 2 and r.status >= 200]
     assert reply.status == 200 and reply.body
+
+
+# -- give-ups the application hears of ---------------------------------------------------------
+def test_no_prack_from_the_caller_500_to_it_and_the_callee_is_cancelled() -> None:
+    office = Office("201", "202")
+    a, b = office["201"], office["202"]
+    a.send(a.invite("202", headers=(("Require", "100rel"), ("Supported", "100rel"))))
+    fork = b.last("INVITE")
+    b.answer(fork, 183, sdp(5000))
+    (early,) = a.responses(183)
+    assert early.headers.get("rseq") == "1" and early.body
+    office.advance(31.9)
+    assert len(a.responses(183)) == 7, "sent, then resent at 0.5, 1.5, 3.5, 7.5, 15.5, 31.5 s"
+    assert not a.responses(500)
+    office.advance(0.2)
+    assert a.responses(500), "RFC 3262 §3: no PRACK in 64*T1"
+    assert b.requests("CANCEL")
+    (record,) = records(office)
+    assert record.status == 500 and record.end_reason == "no PRACK from caller"
+
+
+def test_a_session_check_nobody_answers_ends_the_call_on_both_sides() -> None:
+    office = Office("201", "202")
+    a, b = office["201"], office["202"]
+    answered(office)
+    office.advance(900.5)
+    assert a.requests("OPTIONS") and b.requests("OPTIONS"), "each leg checks its peer"
+    assert not a.requests("BYE") and not b.requests("BYE")
+    office.advance(40.0)  # the checks time out (64*T1)
+    assert a.requests("BYE") and b.requests("BYE")
+    assert not office.core.calls()
+    (record,) = records(office)
+    assert record.end_reason == "session refresh failed"

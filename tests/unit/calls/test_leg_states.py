@@ -101,5 +101,5 @@ def test_every_state_a_give_up_can_end_is_left_by_it() -> None:
 
 
 def test_the_state_groups() -> None:
-    assert UNANSWERED == {LegState.PROCEEDING, LegState.EARLY}
-    assert LIVE == {LegState.PROCEEDING, LegState.EARLY, LegState.CONFIRMED}
+    assert {LegState.PROCEEDING, LegState.EARLY} == UNANSWERED
+    assert {LegState.PROCEEDING, LegState.EARLY, LegState.CONFIRMED} == LIVE
