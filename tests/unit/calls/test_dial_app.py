@@ -77,6 +77,18 @@ def test_no_answer_cancels_every_fork_that_rang() -> None:
     assert a.responses(408)
 
 
+def test_no_answer_from_a_silent_fork_its_cancel_waits_for_its_first_provisional() -> None:
+    office = Office("201", "202", policy=CallPolicy(ring_timeout=20.0))
+    a, b = office["201"], office["202"]
+    a.send(a.invite("202"))
+    fork = b.last("INVITE")
+    office.advance(20.1)  # (the fork sends nothing: not even a 100)
+    assert a.responses(408)
+    assert not b.requests("CANCEL"), "§9.1: no CANCEL before a provisional"
+    b.answer(fork, 180)
+    assert b.requests("CANCEL"), "the CANCEL goes once the fork rings"
+
+
 # -- late offers ---------------------------------------------------------------------------
 def test_a_late_offer_the_2xx_offers_and_the_answer_in_the_ack_reaches_the_relay() -> None:
     office = Office("201", "202")
