@@ -194,7 +194,12 @@ class Leg:
         assert answered.resend is not None
         due = answered.resend.due(now)
         if due == "resend":
-            self._out.append(Transmit(message=answered.response, flow=self.flow))
+            # An outgoing leg has no flow of the peer's: its copies go where its requests go.
+            flow = self.flow
+            destination = self.destination if flow is None else None
+            self._out.append(
+                Transmit(message=answered.response, flow=flow, destination=destination)
+            )
         elif due == "give up":
             # §13.3.1.4: no ACK for the 2xx in 64*T1: the session is over.
             self._answered.pop(answered.ref, None)
@@ -385,7 +390,9 @@ class Leg:
             return self._flush()
         if response.status < 200:
             return []
-        if self.dialog is not None and not self.dialog.terminated:
+        gone = response.status in (408, 481) and self.state is LegState.CONFIRMED
+        if self.dialog is not None and not self.dialog.terminated and not gone:
+            # (A 408/481 would end the dialog here; _answered_by ends it with a BYE instead.)
             self.dialog = receive_response(self.dialog, response, now)
         sent.done = True
         if sent.method == "INVITE" and response.status < 300:
@@ -425,6 +432,7 @@ class Leg:
     def _glare_retry(self, sent: _Sent, now: float) -> None:
         """§14.1: after a 491, try again later: 2.1-4 s when we chose the Call-ID, else 0-2 s."""
         sent.retries += 1
+        sent.done = False  # the retry is a new request: its answer is not a copy of the 491
         low, high = (2.1, 4.0) if self.chose_call_id else (0.0, 2.0)
         self._glare[sent.ref] = sent
         self._timers[f"glare:{sent.ref}"] = now + self.setup.random_delay(low, high)
