@@ -51,6 +51,16 @@ OWNER_DECIDES = ("INVITE", "UPDATE", "INFO", "REFER", "NOTIFY", "MESSAGE")
 GLARE_RETRIES = 3
 
 
+def allows(message: Request | Response, method: str) -> bool:
+    """Whether the message's Allow header fields list ``method`` (RFC 3261 §20.5; method
+    names are case-sensitive, §7.1)."""
+    return any(
+        item.strip() == method
+        for value in message.headers.get_all("allow")
+        for item in value.split(",")
+    )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LegSetup:
     """What a leg needs from where it runs: names, our addresses, randomness, timers."""
