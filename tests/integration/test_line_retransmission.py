@@ -19,9 +19,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from gateway_fxo.sim_control import SimControlClient
+from pbx.media.g711 import ULAW_DECODE
+from pbx.media.rtp import RtpPacket
 from pbx.sip.headers import Via
 from pbx.sip.message import Request, Response, make_request
 from tests.integration.test_call_signalling import send_authorized
@@ -160,3 +163,62 @@ def test_an_outbound_line_call_completes_when_a_datagram_is_lost(
         finally:
             control.close()
             phone.close()
+
+
+# -- early media on an outbound line call ----------------------------------------------------
+def peak_hz(samples: list[int]) -> float:
+    spectrum = np.abs(np.fft.rfft(np.asarray(samples, dtype=np.float64) * np.hanning(len(samples))))
+    return float(np.argmax(spectrum)) * 8000 / len(samples)
+
+
+@pytest.mark.parametrize("outcome", ["answer", "busy"])
+def test_an_outbound_line_call_sends_183_and_the_ringback_before_the_answer(
+    db: Path, tmp_path: Path, outcome: str
+) -> None:
+    rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rtp.bind(("127.0.0.1", 45390))
+    with (
+        SwitchProcess(tmp_path, "--rtp-ports", "45200-45389") as switch,
+        GatewayProcess(db, switch.port) as gateway,
+    ):
+        phone = SipPhone("201", PASSWORD, ("127.0.0.1", switch.port))
+        control = SimControlClient("127.0.0.1", gateway.control_port)
+        try:
+            assert phone.register().status == 200
+            send_authorized(phone, "INVITE", "95550100", SDP)
+            deadline = time.monotonic() + 20
+            while True:  # the 183 with SDP comes once dialling is over, before any final
+                message = phone.receive(max(0.1, deadline - time.monotonic()))
+                if isinstance(message, Response) and message.cseq.seq == phone.cseq:
+                    assert message.status < 200, message
+                    if message.status == 183:
+                        break
+            assert message.body.startswith(b"v=0"), message
+            assert control.state()["phase"] == "dialling"  # the exchange waits for more digits
+            until(lambda: control.state()["phase"] == "ringback", 10, "the far end to ring")
+            samples: list[int] = []
+            rtp.settimeout(5)
+            while len(samples) < 8000:  # one second of what the line plays, as early media
+                packet = RtpPacket.parse(rtp.recvfrom(2048)[0])
+                samples += [ULAW_DECODE[b] for b in packet.payload]
+                loud = max(abs(v) for v in samples[-160:])
+                if loud < 300:
+                    samples.clear()  # between ringback bursts (or before the first)
+            assert 420 < peak_hz(samples[:8000]) < 500, peak_hz(samples)  # US ringback 440+480
+            if outcome == "answer":
+                control.far_end_answer()
+                ok = final(phone, 10)
+                assert ok.status == 200, ok
+                phone.sock.sendto(bytes(in_dialog(phone, "ACK", ok, ok.cseq.seq)), phone.switch)
+                phone.cseq = ok.cseq.seq + 1
+                phone.sock.sendto(bytes(in_dialog(phone, "BYE", ok, phone.cseq)), phone.switch)
+                assert final(phone, 10).status == 200
+            else:
+                control.far_end_busy()
+                refused = final(phone, 10)
+                assert refused.status == 486, refused
+            until(lambda: not control.state()["off_hook"], 10, "the line to go on hook")
+        finally:
+            control.close()
+            phone.close()
+            rtp.close()
