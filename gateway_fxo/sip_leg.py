@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pbx.sip.dialog import (
     Dialog,
+    DialogState,
     build_ack,
     create_uac_dialog,
     create_uas_dialog,
@@ -132,6 +133,9 @@ class UasInviteLeg:
         )
         if status < 300 and self.dialog is None and self.invite.contacts:
             self.dialog = create_uas_dialog(self.invite, response, now, tls=False)
+        elif 200 <= status < 300 and self.dialog is not None and self.dialog.early:
+            # §12.1.1: the early dialog of our 183 is confirmed by the 2xx.
+            self.dialog = replace(self.dialog, state=DialogState.CONFIRMED, confirmed_at=now)
         if status < 200:
             self.state = LegState.EARLY
         elif status < 300:

@@ -11,6 +11,7 @@ resent, the switch ACKs again, and the call stays up instead of the 64*T1 give-u
 
 from __future__ import annotations
 
+import asyncio
 import re
 import select
 import socket
@@ -22,11 +23,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gateway_fxo.agent import Agent
+from gateway_fxo.backends.sim import AsyncioTicker, SimulatedLine
+from gateway_fxo.line_machine import LineMachineState
+from gateway_fxo.line_policy import AgentSettings
 from gateway_fxo.sim_control import SimControlClient
 from pbx.media.g711 import ULAW_DECODE
 from pbx.media.rtp import RtpPacket
 from pbx.sip.headers import Via
-from pbx.sip.message import Request, Response, make_request
+from pbx.sip.message import Request, Response, make_request, make_response
+from pbx.sip.transaction import TimerSettings
+from pbx.store.database import open_database
+from pbx.store.extensions import LINE_ACCOUNT, ensure_line_account
 from tests.integration.test_call_signalling import send_authorized
 from tests.support.cli import pbx
 from tests.support.gateway_process import GatewayProcess
@@ -46,9 +54,12 @@ class DroppingRelay:
     """Relays datagrams between the gateway and the switch; drops the first one ``drop`` picks
     (called with the bytes and whether they come from the gateway)."""
 
-    def __init__(self, switch: tuple[str, int], drop: Callable[[bytes, bool], bool]) -> None:
+    def __init__(
+        self, switch: tuple[str, int], drop: Callable[[bytes, bool], bool], *, once: bool = True
+    ) -> None:
         self.switch = switch
         self.drop = drop
+        self.once = once
         self.dropped: list[bytes] = []
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.2", 0))
@@ -75,7 +86,7 @@ class DroppingRelay:
             from_gateway = source != self.switch
             if from_gateway:
                 self.gateway = source
-            if not self.dropped and self.drop(data, from_gateway):
+            if (not self.once or not self.dropped) and self.drop(data, from_gateway):
                 self.dropped.append(data)
                 continue
             target = self.switch if from_gateway else self.gateway
@@ -222,3 +233,52 @@ def test_an_outbound_line_call_sends_183_and_the_ringback_before_the_answer(
             control.close()
             phone.close()
             rtp.close()
+
+
+# -- no ACK at all: the gateway gives up after 64*T1 -------------------------------------------
+def test_without_any_ack_the_gateway_byes_and_goes_on_hook_after_64_t1(
+    db: Path, tmp_path: Path
+) -> None:
+    """The agent in process (its T1 at 20 ms, so 64*T1 is 1.28 s) on a simulated line; every
+    ACK of the switch is dropped: the 200 is resent until the give-up, then BYE and on hook."""
+    line_password = ensure_line_account(open_database(db), now=time.time())
+
+    async def main() -> None:
+        with (
+            SwitchProcess(tmp_path, "--rtp-ports", "45200-45299") as switch,
+            DroppingRelay(("127.0.0.1", switch.port), first_ack, once=False) as relay,
+        ):
+            line = SimulatedLine("US", ticker=AsyncioTicker())
+            settings = AgentSettings(account=LINE_ACCOUNT, password=line_password,
+                                     switch=("127.0.0.2", relay.port))  # fmt: skip
+            agent = Agent(line, settings, timers=TimerSettings(t1=0.02))
+            phone = SipPhone("201", PASSWORD, ("127.0.0.1", switch.port))
+            try:
+                assert (await asyncio.to_thread(phone.register)).status == 200
+                await agent.start()
+                await asyncio.wait_for(agent.registered.wait(), 10)
+                await asyncio.to_thread(send_authorized, phone, "INVITE", "95550100", SDP)
+                for _ in range(200):
+                    if line.state().phase == "dialling":
+                        break
+                    await asyncio.sleep(0.05)
+                line.far_end_answer()
+                ok = await asyncio.to_thread(final, phone, 20)
+                assert ok.status == 200, ok
+                phone.sock.sendto(bytes(in_dialog(phone, "ACK", ok, ok.cseq.seq)), phone.switch)
+                bye = await asyncio.to_thread(phone.receive, 10)
+                while not (isinstance(bye, Request) and bye.method == "BYE"):
+                    bye = await asyncio.to_thread(phone.receive, 10)
+                phone.sock.sendto(bytes(make_response(bye, 200)), phone.switch)
+                assert len(relay.dropped) >= 2  # the switch ACKed the first 200 and a copy
+                for _ in range(100):
+                    if agent.machine is LineMachineState.IDLE:
+                        break
+                    await asyncio.sleep(0.05)
+                assert agent.machine is LineMachineState.IDLE and not line.is_off_hook
+                assert agent.status == "idle"
+            finally:
+                await agent.stop()
+                phone.close()
+
+    asyncio.run(asyncio.wait_for(main(), 60))

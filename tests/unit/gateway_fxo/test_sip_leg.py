@@ -97,9 +97,11 @@ def test_the_2xx_is_resent_at_t1_doubling_to_t2_until_the_ack() -> None:
 
 def test_without_an_ack_the_leg_gives_up_at_64_t1_and_sends_bye() -> None:
     uas = Uas()
+    uas.respond(183, 0.0)  # early media first, as on a line call: the 2xx confirms the dialog
     uas.respond(200, 0.0)
     fired = uas.run_until(40.0)
     resends = [t for t, r in uas.sent if r.status == 200]
+    assert uas.leg.dialog is not None
     assert resends[-1] < 32.0 and len(resends) == 11  # 0, .5, 1.5, 3.5, 7.5 ... 31.5
     assert AckTimedOut() in fired
     [bye] = [o.request for o in fired if isinstance(o, SendRequest)]
