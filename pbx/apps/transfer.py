@@ -83,6 +83,8 @@ class TransferApp:
     """Our re-INVITE of the transferee, awaiting its answer."""
     target_side: str | None = None
     """The relay side the target takes: the one the transferor had (blind)."""
+    ring_deadline: float | None = None
+    """When a blind transfer's target has rung long enough (the policy's ring timeout)."""
     notified_ringing: bool = False
     done: bool = False
     started_at: float = 0.0
@@ -130,6 +132,7 @@ class TransferApp:
                 out += leg.start(now)
         if not self.forks:
             return out + self._failed(480, now)
+        self.ring_deadline = now + self.ctx.policy.ring_timeout
         log.info(
             "event=transfer_start call_id=%s transferee=%s target=%s by=%s",
             self.transferee.leg.call_id,
@@ -213,6 +216,7 @@ class TransferApp:
         return []
 
     def _target_answered(self, fork: OutgoingLeg, event: Answered, now: float) -> list[Output]:
+        self.ring_deadline = None
         out: list[Output] = []
         for other in self.forks.values():
             if other is not fork and other.state in UNANSWERED:
@@ -295,6 +299,7 @@ class TransferApp:
     def _failed(self, status: int, now: float) -> list[Output]:
         """The target did not answer: tell the transferor; without it the call is over.
         With it, the call goes on as it was (the transferor may take the transferee back)."""
+        self.ring_deadline = None
         out = self._notify(status, now)
         log.info("event=transfer_failed call_id=%s status=%d", self.transferee.leg.call_id, status)
         self.forks.clear()
@@ -350,10 +355,17 @@ class TransferApp:
 
     # -- timers and the end ----------------------------------------------------------------
     def next_deadline(self) -> float | None:
-        return legs_deadline(self.legs(), None)
+        return legs_deadline(self.legs(), self.ring_deadline)
 
     def handle_timer(self, now: float) -> list[Output]:
-        return legs_timers(self.legs(), now)
+        out = legs_timers(self.legs(), now)
+        if self.ring_deadline is not None and now >= self.ring_deadline:
+            self.ring_deadline = None
+            if self.joined is None and not self.done:
+                for fork in self.forks.values():
+                    out += fork.hangup(now)
+                out += self._failed(408, now)
+        return out
 
     def relay_ready(self, relay: Any, now: float) -> list[Output]:
         return [CloseRelay(relay=relay)]
