@@ -23,18 +23,23 @@ FORBIDDEN_IN_PURE = {
     "subprocess",
     "os",
 }
-PURE_PACKAGES = ["pbx/sip", "pbx/media", "pbx/routing"]
+PURE_PACKAGES = ["pbx/sip", "pbx/media", "pbx/routing", "pbx/calls", "pbx/apps"]
 PURE_FILES = [
     "pbx/registrar/registrar.py",
     "pbx/registrar/location.py",
     "pbx/registrar/qualify.py",
     "pbx/transport/response_routing.py",
     "pbx/transport/flow.py",
-    "pbx/calls/media_plan.py",
-    "pbx/calls/model.py",
 ]
-# The asyncio edge of the media server lives beside its pure parts (DESIGN: "endpoint + ports").
-EDGE_FILES = {"pbx/media/endpoint.py", "pbx/media/ports.py"}
+# The asyncio edges live beside their pure parts: the media server's (DESIGN: "endpoint +
+# ports") and the call core's (its edge, the store's one writer, the store read per call).
+EDGE_FILES = {
+    "pbx/media/endpoint.py",
+    "pbx/media/ports.py",
+    "pbx/calls/service.py",
+    "pbx/calls/store_writer.py",
+    "pbx/calls/directory.py",
+}
 
 
 def modules(folder: str) -> list[Path]:
