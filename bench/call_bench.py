@@ -3,6 +3,7 @@
 ``pbx serve``, and the reference Kamailio proxy in the same run.
 
     python bench/call_bench.py [--kamailio] [--call-rates 50,100,200,...] [--calls 10000]
+        [--step-s 5] [--phases calls,conc]
 
 Calls are authenticated INVITEs (407) from the harness's UAC to its registered UAS, held
 --hold-ms, then BYE; the switch anchors the media of each (relay sockets opened, SDP
@@ -24,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from options_bench import memory_kb, process_tree, start_kamailio  # noqa: E402
-from switch_runner import SHARED, start_switch  # noqa: E402
+from switch_runner import LOG_TAIL, SHARED, start_switch  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -32,8 +33,9 @@ ROOT = HERE.parent
 
 def harness(port: int, pid: int, label: str, args: argparse.Namespace, auth: bool) -> None:
     command = ["bash", str(SHARED / "run.sh"), "127.0.0.1", str(port), "--label", label,
-               "--phases", "calls,conc", "--call-rates", args.call_rates,
-               "--calls", str(args.calls), "--hold-ms", str(args.hold_ms)]  # fmt: skip
+               "--phases", args.phases, "--call-rates", args.call_rates,
+               "--calls", str(args.calls), "--hold-ms", str(args.hold_ms),
+               "--step-s", str(args.step_s)]  # fmt: skip
     if auth:
         command.append("--invite-auth")
     out = subprocess.run(
@@ -53,6 +55,11 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=10000)
     parser.add_argument("--hold-ms", type=int, default=1000)
     parser.add_argument("--kamailio", action="store_true")
+    parser.add_argument(
+        "--step-s", type=float, default=5.0,
+        help="offered seconds per sweep step (40 fills the 32 s transaction window)",
+    )  # fmt: skip
+    parser.add_argument("--phases", default="calls,conc", help="harness phases to run")
     parser.add_argument("--port", type=int, default=5063)
     args = parser.parse_args()
     if shutil.which("sipp") is None or not SHARED.is_dir():
@@ -72,6 +79,8 @@ def main() -> None:
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=30)
+            if LOG_TAIL:
+                print("switch log, last lines:", *LOG_TAIL, sep="\n  ", file=sys.stderr)
         if args.kamailio:
             os.environ["KAM_DEFINES"] = "-A WITH_INVITE_AUTH"  # challenge INVITEs like we do
             pid = start_kamailio(5072, workdir)

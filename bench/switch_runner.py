@@ -3,13 +3,17 @@ on the switch's defaults (its MD5 challenge is what SIPp 3.6.1 answers)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
+import threading
+from collections import deque
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared" / "bench"
+SHARED = Path(os.environ.get("SWITCHBOARD_SHARED_BENCH", ROOT.parent / "shared" / "bench"))
+"""The shared harness; from a git worktree elsewhere, name it with SWITCHBOARD_SHARED_BENCH."""
 
 
 def start_switch(port: int, workdir: Path, *extra: str) -> subprocess.Popen[str]:
@@ -27,6 +31,18 @@ def start_switch(port: int, workdir: Path, *extra: str) -> subprocess.Popen[str]
     assert proc.stderr is not None
     for line in proc.stderr:
         if "listening on" in line:
+            threading.Thread(target=_drain, args=(proc,), daemon=True).start()
             return proc
     proc.kill()
     raise SystemExit("pbx serve did not start")
+
+
+LOG_TAIL: deque[str] = deque(maxlen=50)
+"""The switch's last log lines (warnings and up), for a look after a failed step."""
+
+
+def _drain(proc: subprocess.Popen[str]) -> None:
+    """Keep reading the switch's log: a full stderr pipe would block the switch mid-write."""
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        LOG_TAIL.append(line)

@@ -159,6 +159,10 @@ class RelayHandle:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.gather(*waiting), CLOSE_TIMEOUT)
         self._relay._forget(self)
+        # A closed handle may stay referenced a while (the call layer keeps an ended call
+        # through its transactions' 32 s window): let the sockets' protocols, transports and
+        # futures go now rather than with the handle (issue 12, ~2 KB a call).
+        self._protocols = []
         stats = self.session.stats()
         log.info(
             "event=media_close call_id=%s a_in=%d a_out=%d a_dropped=%d a_latched=%s "

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from pbx.sip.message import Message, Request, Response
+from pbx.sip.transaction_wire import message_from_wire
 
 MAGIC_COOKIE = "z9hG4bK"
 """§8.1.1.7: a branch starting with this was made by an RFC 3261 element."""
@@ -149,11 +150,17 @@ class TransportFailure:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SendMessage:
     """Send ``message`` to ``destination``: whatever the transport gave with the
-    request or the TU chose; opaque here. ``key`` names the sending transaction."""
+    request or the TU chose; opaque here. ``key`` names the sending transaction.
+
+    ``data``, when set, is the exact bytes to put on the wire: a finished transaction
+    resending what it kept (a response, an ACK) keeps only those bytes, and ``message``
+    is rebuilt from them (``bytes(message) == data``) for a TU that reads its Via.
+    """
 
     message: Message
     destination: object
     key: TransactionKey | None = None
+    data: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -226,7 +233,10 @@ class Transaction:
     TRANSITIONS: ClassVar[Transitions]
     _INVITE: ClassVar[bool]
 
-    __slots__ = ("key", "request", "destination", "reliable", "settings", "_state", "_timers")
+    __slots__ = (
+        "key", "method", "cseq_seq", "destination", "reliable", "settings",
+        "_request", "_state", "_timers",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -240,12 +250,31 @@ class Transaction:
         if (request.method == "INVITE") != self._INVITE or request.method == "ACK":
             raise ValueError(f"{type(self).__name__} cannot carry a {request.method}")
         self.key = key
-        self.request = request
+        self.method = request.method
+        self.cseq_seq = request.cseq.seq
+        self._request: Request | None = request
         self.destination = destination
         self.reliable = reliable
         self.settings = settings if settings is not None else TimerSettings()
         self._state = self.STATES[0]
         self._timers: dict[Timer, float] = {}
+
+    @property
+    def request(self) -> Request:
+        """The request, while the transaction may still need it: to retransmit it, answer it
+        (a 100 Trying) or build its CANCEL. Once the final response is in, only bytes are kept
+        (``pbx.sip.transaction_wire``): asking then is a bug in the caller, so it raises."""
+        if self._request is None:
+            raise LookupError(f"{self.key} has its final response: its request is not kept")
+        return self._request
+
+    @property
+    def holds_request(self) -> bool:
+        """False once the final response let the request go (see ``request``)."""
+        return self._request is not None
+
+    def _release_request(self) -> None:
+        self._request = None
 
     @property
     def state(self) -> TransactionState:
@@ -313,6 +342,12 @@ class Transaction:
 
     def _send(self, message: Message) -> SendMessage:
         return SendMessage(message=message, destination=self.destination, key=self.key)
+
+    def _resend(self, data: bytes) -> SendMessage:
+        """Send kept bytes again: the exact bytes, and the message rebuilt from them."""
+        return SendMessage(
+            message=message_from_wire(data), destination=self.destination, key=self.key, data=data
+        )
 
     def _deliver(self, now: float, item: object) -> list[Output]:
         assert isinstance(item, Request | Response)

@@ -16,6 +16,7 @@ from pbx.sip.transaction import (
     DeliverMessage,
     Input,
     Output,
+    SendMessage,
     Timer,
     TimerSettings,
     Transaction,
@@ -25,6 +26,7 @@ from pbx.sip.transaction import (
     classify_response,
     transition_table,
 )
+from pbx.sip.transaction_wire import message_from_wire
 
 _S = TransactionState
 _E = TransactionEvent
@@ -34,7 +36,7 @@ class _ClientTransaction(Transaction):
     _RETRANSMIT: ClassVar[Timer]
     _GIVE_UP: ClassVar[Timer]
 
-    __slots__ = ("_started", "_interval", "ack")
+    __slots__ = ("_started", "_interval", "_ack")
 
     def __init__(
         self,
@@ -50,8 +52,17 @@ class _ClientTransaction(Transaction):
         )
         self._started = False
         self._interval = self.settings.t1
-        self.ack: Request | None = None
-        """The ACK a client INVITE transaction sent for a 300-699 response (§17.1.1.3)."""
+        self._ack: bytes | None = None
+
+    @property
+    def ack(self) -> Request | None:
+        """The ACK a client INVITE transaction sent for a 300-699 response (§17.1.1.3),
+        rebuilt from the bytes it keeps to answer copies of that response."""
+        if self._ack is None:
+            return None
+        ack = message_from_wire(self._ack)
+        assert isinstance(ack, Request)
+        return ack
 
     def start(self, now: float) -> list[Output]:
         """Send the request and arm the first timers (the "from TU" arrow of Figures 5, 6)."""
@@ -104,6 +115,7 @@ class ClientInviteTransaction(_ClientTransaction):
         # RFC 6026 §8.4: a 2xx goes to the TU; stay 64*T1 to pass on its retransmissions.
         self._disarm(Timer.A, Timer.B, Timer.CANCEL)
         self._arm(Timer.M, now, self.settings.sixty_four_t1)
+        self._release_request()  # nothing is resent or cancelled from here on
         return self._deliver(now, item)
 
     def _complete(self, now: float, item: object) -> list[Output]:
@@ -111,13 +123,17 @@ class ClientInviteTransaction(_ClientTransaction):
         assert isinstance(item, Response)
         self._disarm(Timer.A, Timer.B, Timer.CANCEL)
         self._arm(Timer.D, now, self._wait(self.settings.timer_d))
-        self.ack = build_ack_for_non_2xx(self.request, item)
-        return [self._send(self.ack), DeliverMessage(message=item, key=self.key)]
+        ack = build_ack_for_non_2xx(self.request, item)
+        # Through Timer D only the ACK's bytes are needed (issue 12), not the INVITE.
+        data = self._ack = bytes(ack)
+        self._release_request()
+        send = SendMessage(message=ack, destination=self.destination, key=self.key, data=data)
+        return [send, DeliverMessage(message=item, key=self.key)]
 
     def _resend_ack(self, now: float, item: object) -> list[Output]:
         # §17.1.1.2: a retransmitted final response gets the ACK again, not the TU.
-        assert self.ack is not None
-        return [self._send(self.ack)]
+        assert self._ack is not None
+        return [self._resend(self._ack)]
 
     def _arm_cancel_wait(self, now: float, item: object) -> list[Output]:
         self._arm(Timer.CANCEL, now, self.settings.sixty_four_t1)
@@ -172,6 +188,7 @@ class ClientNonInviteTransaction(_ClientTransaction):
     def _complete(self, now: float, item: object) -> list[Output]:
         self._disarm(Timer.E, Timer.F)
         self._arm(Timer.K, now, self._wait(self.settings.t4))
+        self._release_request()  # Timer K only absorbs response copies
         return self._deliver(now, item)
 
     TRANSITIONS = transition_table(

@@ -223,10 +223,10 @@ class TransactionLayer:
         if transaction is None and isinstance(key, LegacyServerKey) and request.method == "ACK":
             # RFC 2543 ACK: its To tag is the one our response added, not the INVITE's.
             transaction = self._transactions.get(replace(key, to_tag=None))
-            if isinstance(transaction, ServerInviteTransaction):
-                sent = transaction.last_response
-                if sent is None or sent.to.tag != request.to.tag:
-                    transaction = None
+            if isinstance(transaction, ServerInviteTransaction) and (
+                not transaction.responded or transaction.response_to_tag != request.to.tag
+            ):
+                transaction = None
         if isinstance(transaction, ServerInviteTransaction | ServerNonInviteTransaction):
             return transaction
         return None

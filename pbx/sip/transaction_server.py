@@ -15,6 +15,7 @@ from pbx.sip.transaction import (
     Input,
     LegacyServerKey,
     Output,
+    SendMessage,
     ServerKey,
     Timer,
     TimerSettings,
@@ -25,13 +26,22 @@ from pbx.sip.transaction import (
     classify_response,
     transition_table,
 )
+from pbx.sip.transaction_wire import message_from_wire
 
 _S = TransactionState
 _E = TransactionEvent
 
 
 class _ServerTransaction(Transaction):
-    __slots__ = ("last_provisional", "last_final", "_interval")
+    """What both server machines share: answering copies of the request from kept bytes.
+
+    The request is let go with the final response; what is kept to absorb retransmissions
+    is the last response's bytes (a provisional until the final, then the final), and its
+    To tag for RFC 2543 ACK matching (issue 12: a parsed response held through Timer J or
+    H was most of the 8 KB each finished transaction cost).
+    """
+
+    __slots__ = ("_provisional", "_final", "_responded", "_to_tag", "_interval")
 
     def __init__(
         self,
@@ -45,13 +55,37 @@ class _ServerTransaction(Transaction):
         super().__init__(
             request, key=key, destination=destination, reliable=reliable, settings=settings
         )
-        self.last_provisional: Response | None = None
-        self.last_final: Response | None = None
+        self._provisional: bytes | None = None
+        self._final: bytes | None = None
+        self._responded = False
+        self._to_tag: str | None = None
         self._interval = self.settings.t1
 
     @property
+    def responded(self) -> bool:
+        """True once any response was sent on this transaction."""
+        return self._responded
+
+    @property
+    def response_to_tag(self) -> str | None:
+        """The To tag of the last response sent (what an RFC 2543 ACK must carry, §17.2.3)."""
+        return self._to_tag
+
+    @property
+    def last_provisional(self) -> Response | None:
+        """The provisional a copy of the request would get (rebuilt from its bytes)."""
+        return _rebuilt(self._provisional)
+
+    @property
+    def last_final(self) -> Response | None:
+        """The final response a copy would get, while one is kept (300-699 until the ACK,
+        any final of a non-INVITE); a 2xx to an INVITE is the TU's to resend (RFC 6026)."""
+        return _rebuilt(self._final)
+
+    @property
     def last_response(self) -> Response | None:
-        return self.last_final if self.last_final is not None else self.last_provisional
+        final = self.last_final
+        return final if final is not None else self.last_provisional
 
     def start(self, now: float) -> list[Output]:
         """Pass the request to the TU (the first arrow of Figures 7 and 8)."""
@@ -62,7 +96,7 @@ class _ServerTransaction(Transaction):
         if isinstance(item, TransportFailure):
             return self.process_input(_E.TRANSPORT_ERROR, now, item)
         if isinstance(item, Request):
-            if item.method == self.request.method:
+            if item.method == self.method:
                 return self.process_input(_E.REQUEST, now, item)
             if item.method == "ACK" and self._INVITE:
                 return self.process_input(_E.ACK, now, item)
@@ -71,25 +105,52 @@ class _ServerTransaction(Transaction):
     def respond(self, response: Response, now: float) -> list[Output]:
         """The TU's response to the request (discarded in states that take none)."""
         cseq = response.cseq
-        if cseq.method != self.request.method or cseq.seq != self.request.cseq.seq:
+        if cseq.method != self.method or cseq.seq != self.cseq_seq:
             raise ValueError("the response does not answer this transaction's request")
         return self.process_input(classify_response(response), now, response)
+
+    def _sent(self, response: Response) -> None:
+        self._responded = True
+        self._to_tag = response.to.tag
+
+    def _keep_provisional(self, response: Response) -> list[Output]:
+        self._sent(response)
+        data = self._provisional = bytes(response)
+        return [self._send_kept(response, data)]
+
+    def _keep_final(self, response: Response) -> list[Output]:
+        """The final answer: keep its bytes for copies of the request, let the rest go."""
+        self._sent(response)
+        data = self._final = bytes(response)
+        self._provisional = None
+        self._release_request()
+        return [self._send_kept(response, data)]
+
+    def _send_kept(self, response: Response, data: bytes) -> SendMessage:
+        return SendMessage(message=response, destination=self.destination, key=self.key, data=data)
 
     def _send_provisional(self, now: float, item: object) -> list[Output]:
         assert isinstance(item, Response)
         self._disarm(Timer.TRYING)
-        self.last_provisional = item
-        return [self._send(item)]
+        return self._keep_provisional(item)
 
     def _resend_provisional(self, now: float, item: object) -> list[Output]:
         # §17.2.1, §17.2.2: a retransmitted request gets the last provisional again.
-        if self.last_provisional is None:
+        if self._provisional is None:
             return []
-        return [self._send(self.last_provisional)]
+        return [self._resend(self._provisional)]
 
     def _resend_final(self, now: float, item: object) -> list[Output]:
-        assert self.last_final is not None
-        return [self._send(self.last_final)]
+        assert self._final is not None
+        return [self._resend(self._final)]
+
+
+def _rebuilt(data: bytes | None) -> Response | None:
+    if data is None:
+        return None
+    response = message_from_wire(data)
+    assert isinstance(response, Response)
+    return response
 
 
 class ServerInviteTransaction(_ServerTransaction):
@@ -110,21 +171,23 @@ class ServerInviteTransaction(_ServerTransaction):
     def _send_trying(self, now: float, item: object) -> list[Output]:
         # §8.2.6.1: no To tag, Timestamp copied (make_response does both).
         self._disarm(Timer.TRYING)
-        self.last_provisional = make_response(self.request, 100)
-        return [self._send(self.last_provisional)]
+        return self._keep_provisional(make_response(self.request, 100))
 
     def _answer_copy(self, now: float, item: object) -> list[Output]:
         # Nothing sent yet (within the 200 ms): the peer is waiting, so say Trying now.
-        if self.last_provisional is None:
+        if self._provisional is None:
             return self._send_trying(now, item)
         return self._resend_provisional(now, item)
 
     def _send_2xx(self, now: float, item: object) -> list[Output]:
         # RFC 6026 §8.5-8.7: the TU retransmits the 2xx; Timer L keeps us to absorb
         # INVITE copies and to pass ACKs and the TU's 2xx copies through.
+        # The 2xx is not kept: INVITE copies are absorbed, the TU resends the 2xx itself.
         assert isinstance(item, Response)
         self._disarm(Timer.TRYING)
-        self.last_final = item
+        self._sent(item)
+        self._provisional = None
+        self._release_request()
         self._arm(Timer.L, now, self.settings.sixty_four_t1)
         return [self._send(item)]
 
@@ -136,11 +199,10 @@ class ServerInviteTransaction(_ServerTransaction):
         # §17.2.1: 300-699 -> Completed; Timer G retransmits (datagrams), H gives up.
         assert isinstance(item, Response)
         self._disarm(Timer.TRYING)
-        self.last_final = item
         if not self.reliable:
             self._arm(Timer.G, now, self.settings.t1)
         self._arm(Timer.H, now, self.settings.sixty_four_t1)
-        return [self._send(item)]
+        return self._keep_final(item)
 
     def _retransmit_final(self, now: float, item: object) -> list[Output]:
         self._interval = min(2 * self._interval, self.settings.t2)
@@ -148,8 +210,10 @@ class ServerInviteTransaction(_ServerTransaction):
         return self._resend_final(now, item)
 
     def _confirm(self, now: float, item: object) -> list[Output]:
-        # §17.2.1: the ACK is absorbed; Timer I absorbs its retransmissions.
+        # §17.2.1: the ACK is absorbed; Timer I absorbs its retransmissions. Nothing is
+        # resent from here on, so the final's bytes go too.
         self._disarm(Timer.G, Timer.H)
+        self._final = None
         self._arm(Timer.I, now, self._wait(self.settings.t4))
         return []
 
@@ -190,9 +254,8 @@ class ServerNonInviteTransaction(_ServerTransaction):
     def _send_final(self, now: float, item: object) -> list[Output]:
         # §17.2.2: Timer J absorbs request retransmissions (zero on a stream).
         assert isinstance(item, Response)
-        self.last_final = item
         self._arm(Timer.J, now, self._wait(self.settings.sixty_four_t1))
-        return [self._send(item)]
+        return self._keep_final(item)
 
     TRANSITIONS = transition_table(
         STATES,

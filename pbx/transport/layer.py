@@ -305,14 +305,19 @@ class TransportLayer:
         self.stats.connections = len(self._connections)
 
     # -- sending --------------------------------------------------------------
-    def send(self, message: Message, destination: Destination) -> bool:
+    def send(
+        self, message: Message, destination: Destination, *, data: bytes | None = None
+    ) -> bool:
         """Send ``message``; False when it could not be sent (a transport error, §18.4).
 
+        ``data``, when given, is the message's bytes already made (a transaction's
+        ``SendMessage.data``: what it kept to resend), sent as they are.
         Over TCP a response reuses the connection to the destination when one
         is open (§18.2.2). Opening new outbound connections comes with the
         client transactions of a later layer.
         """
-        data = bytes(message)
+        if data is None:
+            data = bytes(message)
         transport = destination.transport
         if transport == "UDP":
             udp = self._udp.get("UDP")

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import socket
 from collections.abc import Iterator
 
 import pytest
 
-from pbx.media.endpoint import MediaRelay, PortsExhausted
+from pbx.media.endpoint import MediaRelay, PortsExhausted, _RelayProtocol
 from pbx.media.rtp import RtpPacket
 
 
@@ -83,6 +84,9 @@ def test_close_releases_the_ports_and_is_idempotent() -> None:
         await handle.close()
         await handle.close()
         assert handle.closed and relay.sessions_open == 0
+        # The closed handle (still referenced here) holds none of its sockets' protocols.
+        gc.collect()
+        assert not [o for o in gc.get_objects() if isinstance(o, _RelayProtocol)]
         again = await relay.open_session("call-2")  # the same ports can be bound again
         assert sorted(again.ports.values()) == sorted(ports.values())
         await relay.close()

@@ -86,6 +86,13 @@ def delivered(out: list[Output]) -> list[DeliverMessage]:
     return [o for o in out if isinstance(o, DeliverMessage)]
 
 
+def wire(out: list[Output]) -> list[bytes]:
+    """What each SendMessage puts on the wire (its ``data`` is its message's bytes)."""
+    sends = [o for o in out if isinstance(o, SendMessage)]
+    assert all(o.data is None or o.data == bytes(o.message) for o in sends)
+    return [o.data if o.data is not None else bytes(o.message) for o in sends]
+
+
 def sent(out: list[Output]) -> list[Request | Response]:
     return [o.message for o in out if isinstance(o, SendMessage)]
 
@@ -144,8 +151,10 @@ def test_new_request_makes_a_server_transaction_and_copies_are_absorbed() -> Non
     assert len(layer) == 1 and layer.state(key) is S.TRYING
     assert layer.receive(incoming(OPTIONS), 0.1) == []
     ok = reply(OPTIONS, 200)
-    assert layer.respond(key, ok, 0.2) == [SendMessage(message=ok, destination=FLOW, key=key)]
-    assert sent(layer.receive(incoming(OPTIONS), 0.3)) == [ok]
+    assert layer.respond(key, ok, 0.2) == [
+        SendMessage(message=ok, destination=FLOW, key=key, data=bytes(ok))
+    ]
+    assert wire(layer.receive(incoming(OPTIONS), 0.3)) == [bytes(ok)]
     assert layer.next_deadline() == pytest.approx(32.2)
     assert layer.handle_timer(32.2) == [TransactionTerminated(key=key)]
     assert layer_is_empty(layer)

@@ -28,6 +28,7 @@ from tests.unit.sip.transaction_machines import (
     sent,
     server_invite,
     server_options,
+    wire,
 )
 
 # ---------------------------------------------------------------------------
@@ -64,7 +65,7 @@ def test_retransmitted_invite_gets_the_last_provisional() -> None:
     assert s.next_deadline() is None
     ringing = reply(INVITE, 180)
     s.respond(ringing, 0.3)
-    assert sent(s.receive(INVITE, 0.5)) == [ringing]
+    assert wire(s.receive(INVITE, 0.5)) == [bytes(ringing)]
     assert s.receive(ACK_FOR_486, 0.6) == []  # an ACK before any final: ignored
 
 
@@ -87,7 +88,7 @@ def test_completed_resends_the_final_on_a_copy_and_ack_confirms() -> None:
     s.start(0.0)
     busy = reply(INVITE, 486)
     s.respond(busy, 0.0)
-    assert sent(s.receive(INVITE, 0.3)) == [busy]
+    assert wire(s.receive(INVITE, 0.3)) == [bytes(busy)]
     assert s.respond(reply(INVITE, 500), 0.4) == []  # a second final is discarded
     assert s.receive(ACK_FOR_486, 0.6) == []  # absorbed: not for the TU
     assert s.state is S.CONFIRMED
@@ -158,11 +159,11 @@ def test_server_non_invite_resends_the_last_response() -> None:
     trying = reply(OPTIONS, 100)
     s.respond(trying, 0.1)
     assert s.state.value == "Proceeding"
-    assert sent(s.receive(OPTIONS, 0.5)) == [trying]
+    assert wire(s.receive(OPTIONS, 0.5)) == [bytes(trying)]
     ok = reply(OPTIONS, 200)
     assert sent(s.respond(ok, 1.0)) == [ok]
     assert s.state.value == "Completed" and s.timer_deadline(Timer.J) == 33.0
-    assert sent(s.receive(OPTIONS, 2.0)) == [ok]
+    assert wire(s.receive(OPTIONS, 2.0)) == [bytes(ok)]
     assert s.respond(reply(OPTIONS, 500), 2.0) == []  # §17.2.2: discarded
     assert s.handle_timer(33.0) == [TransactionTerminated(key=s.key)]
 
@@ -172,6 +173,6 @@ def test_timer_j_is_zero_over_tcp() -> None:
     s.start(0.0)
     ok = reply(OPTIONS, 200)
     assert s.respond(ok, 0.0) == [
-        SendMessage(message=ok, destination=DEST, key=s.key),
+        SendMessage(message=ok, destination=DEST, key=s.key, data=bytes(ok)),
         TransactionTerminated(key=s.key),
     ]

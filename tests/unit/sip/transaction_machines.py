@@ -76,6 +76,14 @@ def sent(out: list[Output]) -> list[Request | Response]:
     return [o.message for o in out if isinstance(o, SendMessage)]
 
 
+def wire(out: list[Output]) -> list[bytes]:
+    """The bytes each SendMessage puts on the wire; its ``data``, when set, is its message's."""
+    sends = [o for o in out if isinstance(o, SendMessage)]
+    for o in sends:
+        assert o.data is None or o.data == bytes(o.message)
+    return [o.data if o.data is not None else bytes(o.message) for o in sends]
+
+
 def kinds(out: list[Output]) -> list[str]:
     return [type(o).__name__ for o in out]
 
