@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Literal
 
 from pbx.apps.context import Directory
 from pbx.apps.dial import Target
@@ -133,11 +134,11 @@ class Forwarding:
             if route.kind == "reject":
                 self.unfollowed += (contact,)
                 continue
-            kind = "extension" if route.kind == "extension" else "line"
-            target = rules.Target(kind, route.target, user)
-            return self._divert(
-                self.current, rules.Forward(target, DiversionReason.DEFLECTION)
+            kind: Literal["extension", "line"] = (
+                "extension" if route.kind == "extension" else "line"
             )
+            target = rules.Target(kind, route.target, user)
+            return self._divert(self.current, rules.Forward(target, DiversionReason.DEFLECTION))
         return None
 
     # -- the chain ----------------------------------------------------------------------
@@ -173,7 +174,9 @@ class Forwarding:
     def _divert(self, number: str, decision: rules.Forward | rules.Redirect) -> Outcome:
         target = decision.target
         self.diversions = add_diversion(
-            self.diversions, uri=SipUri(user=number, host=self.host, port=self.port), reason=decision.reason
+            self.diversions,
+            uri=SipUri(user=number, host=self.host, port=self.port),
+            reason=decision.reason,
         )
         self.forwarded_from = self.forwarded_from or number
         key = target.value if target.kind == "extension" else target.dest

@@ -14,8 +14,8 @@ from pbx.apps.context import Directory
 from pbx.apps.dial import Target
 from pbx.apps.feature_code import FeatureCall
 from pbx.apps.forward import Final, Forwarding, incoming_diversions
-from pbx.routing.feature_codes import parse_feature_code
 from pbx.routing.dialplan import route_dialled
+from pbx.routing.feature_codes import parse_feature_code
 from pbx.sip.message import Request
 from pbx.sip.uri import SipUri
 from pbx.store.extensions import LINE_ACCOUNT
@@ -70,7 +70,11 @@ def route_invite(
 
 
 def _forwarded(
-    invite: Request, caller: str, number: str, directory: Directory, from_line: bool,
+    invite: Request,
+    caller: str,
+    number: str,
+    directory: Directory,
+    from_line: bool,
     line_busy: bool,
 ) -> Target | Reject:
     """Extension ``number``'s phones, or where its forwarding sends the call."""

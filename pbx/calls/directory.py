@@ -9,8 +9,8 @@ import sqlite3
 from sqlite_utils import Database
 
 from pbx.registrar.location import Location, reach
-from pbx.routing.feature_codes import FeatureCodes, FeatureCommand, FeatureOutcome
 from pbx.routing.dialplan import DEFAULT_BLOCKED, LinePlan, split_list
+from pbx.routing.feature_codes import FeatureCodes, FeatureCommand, FeatureOutcome
 from pbx.store.extensions import Extension, get_extension, is_line_account, list_extensions
 from pbx.store.feature_codes import apply_feature_command, feature_codes
 from pbx.store.records import Binding
