@@ -131,9 +131,11 @@ class Switch:
                     "INFO",
                     "PRACK",
                     "MESSAGE",
+                    "REFER",
+                    "NOTIFY",
                 ),  # fmt: skip
-                accept=("application/sdp", "text/plain"),
-                supported=("path", "100rel", "timer"),
+                accept=("application/sdp", "text/plain", "message/sipfrag"),
+                supported=("path", "100rel", "timer", "replaces"),
             ),
             new_tag=new_tag,
             services=services,

@@ -11,10 +11,12 @@ ACK). Then a bridge carries the rest. Failures combine into one status for the c
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pbx.apps.context import Context, legs_deadline, legs_timers
+from pbx.apps.forking import fork_leg
+from pbx.apps.party import Party
 from pbx.calls.bridge import Bridge
 from pbx.calls.leg import Leg
 from pbx.calls.leg_incoming import IncomingLeg
@@ -44,15 +46,11 @@ from pbx.calls.outputs import (
     Progress,
 )
 from pbx.calls.relay_sides import SideRelay
-from pbx.registrar.location import reach
 from pbx.sip.errors import SipParseError
-from pbx.sip.headers import NameAddress
-from pbx.sip.message import make_request
 from pbx.sip.sdp import SessionDescription
-from pbx.sip.uri import SipUri, parse_uri
+from pbx.sip.uri import SipUri
 from pbx.store.calls import ActiveCall, CallRecord
 from pbx.store.records import Binding
-from pbx.transport.flow import Destination
 
 if TYPE_CHECKING:
     from pbx.apps.forward import Final, Forwarding
@@ -160,51 +158,21 @@ class DialApp:
 
     def _fork(self, binding: Binding, body: bytes, now: float) -> list[Output]:
         invite = self.caller_leg.invite
-        try:
-            uri = parse_uri(binding.contact)
-        except SipParseError:
-            return []
-        if self.target.dial is not None and isinstance(uri, SipUri):
-            uri = replace(uri, user=self.target.dial)  # the gateway dials what the user part says
-        host = self.ctx.local_host(binding.transport)
-        from_ = NameAddress(
+        leg = fork_leg(
+            self.ctx,
+            leg_id=f"{self.id}/{len(self.forks) + 1}",
+            binding=binding,
+            caller=self.target.caller,
             display_name=invite.from_.display_name,
-            uri=SipUri(user=self.target.caller, host=host),
-            params=(("tag", self.from_tag_b),),
-        )
-        to_user = self.target.dial if self.target.dial is not None else binding.aor
-        max_forwards = invite.max_forwards
-        request = make_request(
-            "INVITE",
-            uri,
-            via=self.ctx.setup.new_via(binding.transport),
-            from_=from_,
-            to=NameAddress(uri=SipUri(user=to_user, host=host)),
             call_id=self.call_id_b,
-            cseq=1,
-            max_forwards=69 if max_forwards is None else max(0, max_forwards - 1),
-            contact=self.ctx.setup.contact(binding.transport),
-            headers=[
-                *(("Route", hop) for hop in binding.path),
-                ("Supported", "100rel, replaces"),
-                ("Allow", "INVITE, ACK, CANCEL, BYE, UPDATE, INFO, PRACK, MESSAGE, OPTIONS"),
-                ("User-Agent", self.ctx.setup.server),
-                *(self.target.forward.headers() if self.target.forward else ()),  # Diversion
-            ],
+            from_tag=self.from_tag_b,
+            headers=self.target.forward.headers() if self.target.forward else (),  # Diversion
             body=body,
-            content_type="application/sdp",
+            dial=self.target.dial,
+            max_forwards=invite.max_forwards,
         )
-        host_port = reach(binding)
-        leg = OutgoingLeg(
-            id=f"{self.id}/{len(self.forks) + 1}",
-            setup=self.ctx.setup,
-            transport=binding.transport,
-            reliable=binding.transport != "UDP",
-            destination=Destination(
-                transport=binding.transport, host=host_port[0], port=host_port[1]
-            ),
-            invite=request,
-        )
+        if leg is None:
+            return []
         self.forks[leg.id] = leg
         self.ctx.add_leg(leg, self)
         return leg.start(now)
@@ -237,8 +205,55 @@ class DialApp:
         if isinstance(event, Ended) and fork is self.answered:
             return self._end("callee hung up" if event.reason == "hung up" else event.reason, now)
         if isinstance(event, PeerRequest):
-            return fork.reply(event.ref, 481 if fork is not self.answered else 501, now)
+            return self._peer_request(fork, event, now)
         return []
+
+    def _peer_request(self, leg: Leg, event: PeerRequest, now: float) -> list[Output]:
+        """What the bridge does not carry: REFER starts a transfer; the rest is refused."""
+        if event.request.method == "REFER" and self.bridge is not None:
+            from pbx.apps.transfer_start import start_transfer
+
+            return start_transfer(self.ctx, self, leg, event, now)
+        status = 489 if event.request.method in ("NOTIFY", "SUBSCRIBE") else 481
+        if self.bridge is None and event.request.method != "REFER":
+            status = 481
+        elif event.request.method == "REFER":
+            status = 491
+        return leg.reply(event.ref, status, now)
+
+    # -- parties, for a transfer -------------------------------------------------------
+    def party(self, leg: Leg) -> Party | None:
+        if leg is self.caller_leg:
+            return Party(leg=leg, number=self.target.caller)
+        if isinstance(leg, OutgoingLeg) and leg.id in self.forks:
+            uri = leg.invite.to.uri
+            number = uri.user if isinstance(uri, SipUri) and uri.user else self.target.callee
+            return Party(leg=leg, number=number)
+        return None
+
+    def other_party(self, leg: Leg) -> Party | None:
+        if leg is self.caller_leg:
+            other = self.answered or next(
+                (f for f in self.forks.values() if f.state in UNANSWERED), None
+            )
+            return self.party(other) if other is not None else None
+        return self.party(self.caller_leg) if leg.id in self.forks else None
+
+    def handover(self, reason: str, now: float) -> list[Output]:
+        """The call's legs now belong to a transfer: close this record, hang up nothing."""
+        if self.done:
+            return []
+        self.done = True
+        self.end_reason = reason
+        self.ring_deadline = None
+        log.info(
+            "event=call_end call_id=%s b_call_id=%s reason=%r answered=%s relay=None",
+            self.caller_leg.call_id,
+            self.call_id_b,
+            reason,
+            self.answered is not None,
+        )
+        return [Persist(row=self._record(self.answered is not None))]
 
     def _from_caller(self, event: LegEvent, now: float) -> list[Output]:
         if isinstance(event, Ended):
@@ -257,7 +272,7 @@ class DialApp:
         if isinstance(event, Confirmed):
             return self._late_answer(event, now)
         if isinstance(event, PeerRequest):
-            return self.caller_leg.reply(event.ref, 481, now)
+            return self._peer_request(self.caller_leg, event, now)
         return []
 
     # -- the callee's responses -----------------------------------------------------------

@@ -89,3 +89,30 @@ def _forwarded(
     if isinstance(outcome, Final):
         return Reject(status=outcome.status, reason=outcome.reason, headers=outcome.headers)
     return outcome
+
+
+def route_transfer(
+    dialled: str, transferor: str, directory: Directory, *, line_busy: bool
+) -> Target | Reject:
+    """Whom a blind transfer to ``dialled`` rings: the dial plan as if the transferor had
+    dialled it (an outside number needs the transferor's outbound permission)."""
+    extension = directory.extension(transferor)
+    route = route_dialled(
+        dialled,
+        plan=directory.line_plan(),
+        is_extension=lambda number: directory.extension(number) is not None,
+        outbound_allowed=extension is not None and extension.outbound_allowed,
+    )
+    if route.kind == "reject":
+        return Reject(status=route.status, reason=route.reason)
+    if route.kind == "extension":
+        bindings = directory.reachable(route.target)
+        if not bindings:
+            return Reject(status=480, reason="Temporarily Unavailable")
+        return Target(route.target, bindings, None, transferor)
+    line = directory.reachable(LINE_ACCOUNT)
+    if not line:
+        return Reject(status=503, reason="Phone Line Not Connected")
+    if line_busy:
+        return Reject(status=486, reason="Phone Line Busy")
+    return Target(route.target, line, route.target, transferor)

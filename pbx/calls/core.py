@@ -37,6 +37,7 @@ from pbx.calls.outputs import (
 from pbx.sip.dialog import uas_dialog_id
 from pbx.sip.errors import SipParseError
 from pbx.sip.message import Request, Response, make_response
+from pbx.sip.replaces import Replaces
 from pbx.sip.transaction import (
     ClientKey,
     DeliverMessage,
@@ -51,7 +52,9 @@ from pbx.transport.flow import Destination, Flow
 
 log = logging.getLogger("pbx.calls")
 
-CALL_METHODS = ("INVITE", "ACK", "CANCEL", "BYE", "UPDATE", "INFO", "PRACK", "MESSAGE")
+CALL_METHODS = (
+    "INVITE", "ACK", "CANCEL", "BYE", "UPDATE", "INFO", "PRACK", "MESSAGE", "REFER", "NOTIFY",
+)  # fmt: skip
 EdgeOutput: TypeAlias = SendMessage | Transmit | AppOutput
 
 
@@ -115,6 +118,21 @@ class CallCore:
 
     def apps(self) -> list[App]:
         return list(self._apps.values())
+
+    def new_app_id(self) -> str:
+        self._seq += 1
+        return f"call{self._seq}"
+
+    def start_app(self, app: App) -> None:
+        self._apps[app.id] = app
+        self._touched.add(app.id)
+
+    def leg_replaced_by(self, replaces: Replaces) -> Leg | None:
+        """The leg whose dialog a Replaces names (RFC 3891 §3: its to-tag is our tag)."""
+        for leg in self._legs_by_call_id.get(replaces.call_id, ()):
+            if leg.dialog is not None and replaces.matches(leg.dialog.id):
+                return leg
+        return None
 
     # -- in ----------------------------------------------------------------------------------
     def receive(self, message: Request | Response, flow: Flow, now: float) -> list[EdgeOutput]:
@@ -278,8 +296,7 @@ class CallCore:
         timer: Any,
         now: float,
     ) -> None:
-        self._seq += 1
-        app_id = f"call{self._seq}"
+        app_id = self.new_app_id()
         leg = IncomingLeg(
             id=f"{app_id}/0",
             setup=self.setup,

@@ -45,7 +45,7 @@ from pbx.sip.message import Request, Response, make_response
 from pbx.sip.transaction import ClientKey
 from pbx.transport.flow import Destination, Flow
 
-ALLOW = "INVITE, ACK, CANCEL, BYE, UPDATE, INFO, PRACK, MESSAGE, OPTIONS"
+ALLOW = "INVITE, ACK, CANCEL, BYE, UPDATE, INFO, PRACK, MESSAGE, OPTIONS, REFER, NOTIFY"
 OWNER_DECIDES = ("INVITE", "UPDATE", "INFO", "REFER", "NOTIFY", "MESSAGE")
 """In-dialog methods handed to the owner (``PeerRequest``); the leg answers the rest."""
 GLARE_RETRIES = 3

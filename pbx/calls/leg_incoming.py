@@ -128,6 +128,7 @@ class IncomingLeg(Leg):
         extra = [
             ("Contact", str(self.setup.contact(self.transport))),
             ("Allow", ALLOW),
+            ("Supported", "replaces"),
             *(self.timer.headers() if self.timer is not None else []),
             *headers,
         ]
