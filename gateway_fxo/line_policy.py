@@ -1,4 +1,4 @@
-"""The line's call state and the per-line rules that say when the line side has hung up.
+"""The line's call record and the per-line rules that say when the line side has hung up.
 
 Pure: the agent (agent.py) feeds it what the line and the tone detector say. Each disconnect
 layer is a setting per line, because lines differ: DE/FR signal the end with a tone cadence,
@@ -7,18 +7,10 @@ some lines reverse polarity, some only drop the loop current, some do nothing at
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 
 from gateway_fxo.media import RtpLeg
 from pbx.sip.message import Request
-
-
-class LineState(enum.Enum):
-    IDLE = "idle"
-    RINGING = "ringing"
-    IN_USE = "in use"
-    DOWN = "down"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -43,23 +35,32 @@ class AgentSettings:
     max_call: float = 4 * 3600.0
     dial_tone_wait: float = 3.0
     register_expires: int = 300
+    early_media_limit: float = 30.0
+    """Seconds of early media (ringback) after which an outbound call is answered anyway, on a
+    line that gives no answer signal the gateway can hear."""
+    answer_sound_seconds: float = 0.3
+    """Seconds of sound that is no call-progress tone that mean the far party answered."""
 
 
 @dataclass(slots=True)
 class LineCall:
+    """The one call on the line: what the agent needs beside the SIP leg and the machine."""
+
     direction: str
     call_id: str
     local_tag: str
-    remote_tag: str | None = None
-    remote_target: str | None = None
     invite: Request | None = None
-    cseq: int = 1
+    """Ours (inbound: the latest, after a challenge) or the switch's (outbound)."""
+    digits: str = ""
+    offer: bytes = b""
+    """The switch's SDP offer (outbound)."""
     rtp: RtpLeg | None = None
+    rtp_port: int = 0
     answered: bool = False
     last_sound: float = 0.0
     started: float = 0.0
-    ending: bool = False
-    """Hang-up under way (BYE, CANCEL or final response sent): supervision stops."""
+    sound_frames: int = 0
+    """Frames of sound in a row that were no call-progress tone (answer detection)."""
 
 
 def disconnect_reason(

@@ -79,10 +79,11 @@ class RtpLeg:
         self._played.append(frame.astype(np.float64))
         self.to_line(frame.tobytes())
 
-    def from_line(self, frame: bytes) -> None:
-        """A frame heard on the line: echo removed, sent to the switch."""
+    def from_line(self, frame: bytes) -> np.ndarray[Any, Any] | None:
+        """A frame heard on the line: echo removed, sent to the switch; returns what was sent
+        (the line's own sound without our echo), or None when nothing was."""
         if self.remote is None or self._protocol is None or self._protocol.transport is None:
-            return
+            return None
         near = np.frombuffer(frame, dtype=np.int16).astype(np.float64)
         if self._canceller is not None:
             far = self._played.popleft() if self._played else self._silence
@@ -100,3 +101,4 @@ class RtpLeg:
         self._timestamp = (self._timestamp + FRAME_SAMPLES) & 0xFFFFFFFF
         self._protocol.transport.sendto(bytes(packet), self.remote)
         self.packets_out += 1
+        return clipped

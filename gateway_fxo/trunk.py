@@ -1,7 +1,11 @@
-"""The line gateway's SIP client side toward the switch: it registers as the line's account,
-runs client transactions (UDP retransmission, §17.1) and answers digest challenges.
+"""The line gateway's SIP edge toward the switch, on the project's transaction layer.
 
-The agent (agent.py) builds the requests; this module sends them and waits for their answers.
+Every message the gateway sends or receives goes through one ``TransactionLayer``: client
+transactions for REGISTER, INVITE, CANCEL and BYE (retransmitted over UDP, §17.1), server
+transactions for what the switch sends (a retransmitted request is answered from its
+transaction, §17.2). The clock is injected; the layer's next deadline is reported to the agent,
+which arms one ``loop.call_at`` for it and the line's own timers. This module also registers the
+line's account and answers digest challenges.
 """
 
 from __future__ import annotations
@@ -10,51 +14,175 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 
+from pbx.clock import Clock
 from pbx.sip.auth_client import answer_challenge, choose_challenge
-from pbx.sip.headers import Headers, NameAddress, Via
+from pbx.sip.headers import NameAddress, Via
 from pbx.sip.message import Message, Request, Response, make_request
+from pbx.sip.transaction import (
+    ClientKey,
+    DeliverMessage,
+    LegacyServerKey,
+    Output,
+    SendMessage,
+    ServerKey,
+    TimerSettings,
+    TransactionTimeout,
+    TransportErrorReported,
+)
+from pbx.sip.transaction_layer import Incoming, TransactionLayer, client_key
 from pbx.sip.uri import SipUri
-from pbx.transport.flow import Destination
+from pbx.transport.flow import Destination, Flow
 from pbx.transport.layer import TransportLayer
+from pbx.transport.response_routing import response_destination
 
 log = logging.getLogger("gateway.agent")
 
-T1 = 0.5
+ServerTransactionKey = ServerKey | LegacyServerKey
+RequestHandler = Callable[[Request, ServerTransactionKey | None, Flow | None], None]
+"""Called with each request for the TU: a new one (with its server transaction's key), or an
+ACK for a 2xx (key None)."""
+
+
+@dataclass(slots=True)
+class _Waiting:
+    future: asyncio.Future[Response]
+    on_provisional: Callable[[Response], None] | None
 
 
 class TrunkClient:
-    """Requests to the switch and their final responses, for one account."""
+    """Requests to the switch and their answers, and the switch's requests to us."""
 
     def __init__(
         self, *, account: str, password: str, switch: tuple[str, int], bind: str,
-        register_expires: int, transport: TransportLayer,
+        register_expires: int, transport: TransportLayer, clock: Clock,
+        timers: TimerSettings | None = None,
     ) -> None:  # fmt: skip
         self.account = account
         self.password = password
         self.switch = switch
         self.register_expires = register_expires
         self.transport = transport
+        self.clock = clock
+        self.layer = TransactionLayer(settings=timers)
         self.local: tuple[str, int] = (bind, 0)
         self.registered = asyncio.Event()
-        self._pending: dict[str, asyncio.Future[Response]] = {}
-        self._provisional: dict[str, Callable[[Response], None]] = {}
-        self._provisional_seen: set[str] = set()
+        self.on_request: RequestHandler = lambda _r, _k, _f: None
+        self.on_response: Callable[[Response], None] = lambda _r: None
+        """A response no transaction waits for any more (a 2xx copy: ACK it again)."""
+        self.on_deadline_changed: Callable[[], None] = lambda: None
+        self._waiting: dict[ClientKey, _Waiting] = {}
 
-    def on_response(self, message: Response) -> bool:
-        """Give a response to the transaction waiting for it; False when none is."""
-        branch = message.top_via.branch or ""
-        if message.status < 200:
-            self._provisional_seen.add(branch)
-            handler = self._provisional.get(branch)
-            if handler is not None:
-                handler(message)
-            return True
-        future = self._pending.get(branch)
-        if future is not None and not future.done():
-            future.set_result(message)
-            return True
-        return False
+    @property
+    def timers(self) -> TimerSettings:
+        return self.layer.settings
+
+    def _destination(self) -> Destination:
+        host, port = self.switch
+        return Destination(transport="UDP", host=host, port=port)
+
+    # -- the transport's side ------------------------------------------------------------
+    def receive(self, message: Message, flow: Flow) -> None:
+        now = self.clock.monotonic()
+        incoming = Incoming(message=message, source=flow, reliable=False)
+        self.carry_out(self.layer.receive(incoming, now))
+
+    def handle_timer(self, now: float) -> None:
+        self.carry_out(self.layer.handle_timer(now))
+
+    def next_deadline(self) -> float | None:
+        return self.layer.next_deadline()
+
+    def carry_out(self, outputs: list[Output]) -> None:
+        for output in outputs:
+            if isinstance(output, SendMessage):
+                self._send_output(output)
+            elif isinstance(output, DeliverMessage):
+                self._deliver(output)
+            elif isinstance(output, TransactionTimeout | TransportErrorReported):
+                waiting = self._waiting.pop(output.key, None) if isinstance(
+                    output.key, ClientKey
+                ) else None  # fmt: skip
+                if waiting is not None and not waiting.future.done():
+                    waiting.future.set_exception(TimeoutError(f"no answer ({output})"))
+        self.on_deadline_changed()
+
+    def _send_output(self, output: SendMessage) -> None:
+        destination = output.destination
+        if isinstance(destination, Flow):
+            message = output.message
+            via = message.top_via if isinstance(message, Response) else None
+            destination = (
+                response_destination(via, destination)
+                if via is not None
+                else Destination(transport="UDP", host=destination.remote[0],
+                                 port=destination.remote[1])
+            )  # fmt: skip
+        assert isinstance(destination, Destination)
+        self.transport.send(output.message, destination)
+
+    def _deliver(self, output: DeliverMessage) -> None:
+        message = output.message
+        if isinstance(message, Request):
+            key = output.key
+            server = key if isinstance(key, ServerKey | LegacyServerKey) else None
+            source = output.source if isinstance(output.source, Flow) else None
+            self.on_request(message, server, source)
+            return
+        assert isinstance(message, Response)
+        waiting = self._waiting.get(output.key) if isinstance(output.key, ClientKey) else None
+        if waiting is None or waiting.future.done():
+            self.on_response(message)
+        elif message.status < 200:
+            if waiting.on_provisional is not None:
+                waiting.on_provisional(message)
+        else:
+            waiting.future.set_result(message)
+
+    # -- the TU's side --------------------------------------------------------------------
+    def send(self, message: Message) -> None:
+        """Send outside any transaction: the ACK for a 2xx (§17.1.1.3)."""
+        self.transport.send(message, self._destination())
+
+    def respond(self, key: ServerTransactionKey, response: Response, source: Flow | None) -> None:
+        """Our response on server transaction ``key``; once the transaction is gone (a 2xx
+        resent after Timer L), straight to where the request came from."""
+        out = self.layer.respond(key, response, self.clock.monotonic())
+        if not out and self.layer.get(key) is None:
+            destination = response_destination(response.top_via, source)
+            self.transport.send(response, destination)
+        self.carry_out(out)
+
+    def cancel(self, invite: Request) -> None:
+        """§9.1: CANCEL our INVITE (the layer holds it until a provisional response came)."""
+        self.carry_out(self.layer.cancel(client_key(invite), self.clock.monotonic()))
+
+    def send_request(self, request: Request) -> None:
+        """Start a client transaction whose answer nobody waits for (a BYE)."""
+        self.carry_out(
+            self.layer.send_request(
+                request, self._destination(), self.clock.monotonic(), reliable=False
+            )
+        )
+
+    async def transaction(
+        self, request: Request, on_provisional: Callable[[Response], None] | None = None
+    ) -> Response:
+        """Send a request in a client transaction and wait for its final response."""
+        key = client_key(request)
+        future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+        self._waiting[key] = _Waiting(future, on_provisional)
+        try:
+            self.carry_out(
+                self.layer.send_request(
+                    request, self._destination(), self.clock.monotonic(), reliable=False
+                )
+            )
+            return await future
+        finally:
+            if self._waiting.get(key) is not None and self._waiting[key].future is future:
+                del self._waiting[key]
 
     def via(self) -> Via:
         host, port = self.local
@@ -74,46 +202,17 @@ class TrunkClient:
         host, port = self.local
         return NameAddress(uri=SipUri(user=self.account, host=host, port=port))
 
-    def send(self, message: Message) -> None:
-        host, port = self.switch
-        self.transport.send(message, Destination(transport="UDP", host=host, port=port))
-
-    async def transaction(
-        self, request: Request, on_provisional: Callable[[Response], None] | None = None
-    ) -> Response:
-        """Send a request (retransmitting over UDP, §17.1) and wait for its final response."""
-        branch = request.top_via.branch or ""
-        future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
-        self._pending[branch] = future
-        if on_provisional is not None:
-            self._provisional[branch] = on_provisional
-        interval = T1
-        try:
-            for _ in range(7):
-                self.send(request)
-                try:
-                    return await asyncio.wait_for(asyncio.shield(future), interval)
-                except TimeoutError:
-                    if request.method == "INVITE" and branch in self._provisional_seen:
-                        return await asyncio.wait_for(future, 180)
-                    interval = min(interval * 2, 4.0)
-            raise TimeoutError(f"no answer to {request.method}")
-        finally:
-            self._pending.pop(branch, None)
-            self._provisional.pop(branch, None)
-
     async def authenticated(
         self,
         build: Callable[[int, list[tuple[str, str]]], Request],
         on_provisional: Callable[[Response], None] | None = None,
     ) -> tuple[Request, Response]:
-        """Send, and if challenged answer with our credentials (401 or 407)."""
+        """Send, and if challenged answer with our credentials (401 or 407). The transaction
+        layer ACKs a challenge to an INVITE (§17.1.1.3)."""
         request = build(1, [])
         response = await self.transaction(request, on_provisional)
         if response.status not in (401, 407):
             return request, response
-        if request.method == "INVITE":
-            self.ack_non_2xx(request, response)
         header = "www-authenticate" if response.status == 401 else "proxy-authenticate"
         reply = "Authorization" if response.status == 401 else "Proxy-Authorization"
         challenge = choose_challenge(response.headers.get_all(header))
@@ -129,18 +228,6 @@ class TrunkClient:
         )
         request = build(2, [(reply, credentials.to_header_value())])
         return request, await self.transaction(request, on_provisional)
-
-    def ack_non_2xx(self, invite: Request, response: Response) -> None:
-        """§17.1.1.3: the ACK for a non-2xx final response shares the INVITE's branch."""
-        headers = [
-            ("Via", str(invite.top_via)),
-            ("Max-Forwards", "70"),
-            ("From", str(invite.from_)),
-            ("To", str(response.to)),
-            ("Call-ID", invite.call_id),
-            ("CSeq", f"{invite.cseq.seq} ACK"),
-        ]
-        self.send(Request(method="ACK", uri=invite.uri, headers=Headers(headers)))
 
     async def register_loop(self) -> None:
         call_id = secrets.token_hex(10) + "@gateway"

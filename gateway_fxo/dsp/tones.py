@@ -201,6 +201,12 @@ class ToneDetector:
     def current(self) -> str | None:
         return None if self._active is None else self.plans[self._active].tone
 
+    @property
+    def hearing_tone(self) -> bool:
+        """The frequencies of one of the plan's tones are heard now, before any cadence has
+        matched: the first burst of ringback is a tone, not the far party talking."""
+        return self._current.state >= 0
+
     def push(self, block: npt.ArrayLike) -> list[ToneEvent]:
         windows, first = self._windows.push(block)
         events: list[ToneEvent] = []

@@ -30,6 +30,7 @@ from pbx.calls.media_plan import (
     offer_to_callee,
     offer_to_late_caller,
     parse_body,
+    relay_answer,
     switch_offer,
 )
 from pbx.calls.outputs import (
@@ -87,7 +88,9 @@ class DialApp:
     """The caller's offer; None for a late offer (INVITE without SDP)."""
     forks: dict[str, OutgoingLeg] = field(default_factory=dict)
     statuses: dict[str, int] = field(default_factory=dict)
-    answered: OutgoingLeg | None = None
+    answered: Leg | None = None
+    picked: Party | None = None
+    """A phone that took the ringing call over with an INVITE/Replaces (pickup)."""
     bridge: Bridge | None = None
     ring_deadline: float | None = None
     ringing_sent: bool = False
@@ -187,6 +190,13 @@ class DialApp:
                 return crossed
         if event.leg == self.caller_leg.id:
             return self._from_caller(event, now)
+        if self.picked is not None and event.leg == self.picked.leg.id:
+            if isinstance(event, Ended):
+                return self._end("callee hung up" if event.reason == "hung up" else event.reason,
+                                 now)  # fmt: skip
+            if isinstance(event, PeerRequest):
+                return self._peer_request(self.picked.leg, event, now)
+            return []
         fork = self.forks.get(event.leg)
         if fork is None:
             return []
@@ -223,6 +233,8 @@ class DialApp:
 
     # -- parties, for a transfer -------------------------------------------------------
     def party(self, leg: Leg) -> Party | None:
+        if self.picked is not None and leg is self.picked.leg:
+            return self.picked
         if leg is self.caller_leg:
             return Party(leg=leg, number=self.target.caller)
         if isinstance(leg, OutgoingLeg) and leg.id in self.forks:
@@ -237,7 +249,51 @@ class DialApp:
                 (f for f in self.forks.values() if f.state in UNANSWERED), None
             )
             return self.party(other) if other is not None else None
-        return self.party(self.caller_leg) if leg.id in self.forks else None
+        known = leg.id in self.forks or (self.picked is not None and leg is self.picked.leg)
+        return self.party(self.caller_leg) if known else None
+
+    def picked_up(
+        self, fork: OutgoingLeg, leg: IncomingLeg, number: str, now: float
+    ) -> list[Output]:
+        """RFC 3891 §3 for an early dialog of ours: ``leg`` (a phone's INVITE with Replaces)
+        answers the call that rings ``fork``; every fork is CANCELled."""
+        if self.answered is not None or self.done or self.relay is None:
+            return leg.reject(481, now)
+        try:
+            offer = parse_body(leg.invite.content_type, leg.invite.body)
+            if offer is None:
+                return leg.reject(488, now)
+            host, port = self.relay.local_address(fork.id)
+            answer, media = relay_answer(
+                offer, address=host, port=port, session_id=self._session_id(), version=1
+            )
+        except (NoCommonMedia, SipParseError):
+            return leg.reject(488, now)
+        body = self._sdp_for_caller(offer)
+        if body is None:
+            return leg.reject(488, now)
+        self.picked = Party(leg=leg, number=number)
+        self.answered = leg
+        self.answered_at = self.wall()
+        self.ring_deadline = None
+        self.relay.name(leg.id, "b")
+        self._configure(self.media["a"], media)
+        out: list[Output] = []
+        for other in self.forks.values():
+            if other.state in UNANSWERED:
+                out += other.hangup(now)
+        out += leg.answer(answer.serialize().encode(), now)
+        self.bridge = Bridge.join(self.caller_leg, leg, self.relay, name=self.call_id_b)
+        self.bridge.media = {self.caller_leg.id: self.media["a"], leg.id: media}
+        out += self.caller_leg.answer(body, now)
+        out.append(Persist(row=self._active("answered")))
+        log.info(
+            "event=call_picked_up call_id=%s by=%s ringing=%s",
+            self.caller_leg.call_id,
+            number,
+            fork.invite.uri,
+        )
+        return out
 
     def handover(self, reason: str, now: float) -> list[Output]:
         """The call's legs now belong to a transfer: close this record, hang up nothing."""
@@ -407,7 +463,8 @@ class DialApp:
 
     # -- timers ------------------------------------------------------------------------
     def legs(self) -> list[Leg]:
-        return [self.caller_leg, *self.forks.values()]
+        picked = [self.picked.leg] if self.picked is not None else []
+        return [self.caller_leg, *self.forks.values(), *picked]
 
     def next_deadline(self) -> float | None:
         forward = self.target.forward.deadline if self.target.forward is not None else None

@@ -83,6 +83,8 @@ class TransferApp:
     """Our re-INVITE of the transferee, awaiting its answer."""
     target_side: str | None = None
     """The relay side the target takes: the one the transferor had (blind)."""
+    ring_deadline: float | None = None
+    """When a blind transfer's target has rung long enough (the policy's ring timeout)."""
     notified_ringing: bool = False
     done: bool = False
     started_at: float = 0.0
@@ -130,6 +132,7 @@ class TransferApp:
                 out += leg.start(now)
         if not self.forks:
             return out + self._failed(480, now)
+        self.ring_deadline = now + self.ctx.policy.ring_timeout
         log.info(
             "event=transfer_start call_id=%s transferee=%s target=%s by=%s",
             self.transferee.leg.call_id,
@@ -144,6 +147,13 @@ class TransferApp:
         still rings (semi-attended), when it answers."""
         self.started_at = self.wall()
         out = self._notify(100, now)
+        log.info(
+            "event=transfer_start call_id=%s transferee=%s target=%s attended=1 ringing=%d",
+            self.transferee.leg.call_id,
+            self.transferee.number,
+            joined.number,
+            joined.leg.state is not LegState.CONFIRMED,
+        )
         if joined.leg.state is LegState.CONFIRMED:
             self.joined = joined
             return out + self._move_transferee(now)
@@ -206,6 +216,7 @@ class TransferApp:
         return []
 
     def _target_answered(self, fork: OutgoingLeg, event: Answered, now: float) -> list[Output]:
+        self.ring_deadline = None
         out: list[Output] = []
         for other in self.forks.values():
             if other is not fork and other.state in UNANSWERED:
@@ -246,7 +257,8 @@ class TransferApp:
             content_type="application/sdp",
         )
         self.moving_ref = ref
-        out += self._notify(200, now)
+        if self.target is not None:
+            out += self._notify(200, now)  # blind: the target's answer is the outcome
         return out
 
     def _transferee_moved(self, event: RequestAnswered, now: float) -> list[Output]:
@@ -267,6 +279,8 @@ class TransferApp:
         self.bridge.media[self.transferee.leg.id] = media
         self.answered_at = self.wall()
         out: list[Output] = []
+        if self.target is None:
+            out += self._notify(200, now)  # attended: the join is the outcome
         for leg in [*self.released, *([self.transferor.leg] if self.transferor else [])]:
             if leg is not self.joined.leg and leg is not self.transferee.leg:
                 out += leg.hangup(now, status=487)
@@ -285,6 +299,7 @@ class TransferApp:
     def _failed(self, status: int, now: float) -> list[Output]:
         """The target did not answer: tell the transferor; without it the call is over.
         With it, the call goes on as it was (the transferor may take the transferee back)."""
+        self.ring_deadline = None
         out = self._notify(status, now)
         log.info("event=transfer_failed call_id=%s status=%d", self.transferee.leg.call_id, status)
         self.forks.clear()
@@ -340,10 +355,17 @@ class TransferApp:
 
     # -- timers and the end ----------------------------------------------------------------
     def next_deadline(self) -> float | None:
-        return legs_deadline(self.legs(), None)
+        return legs_deadline(self.legs(), self.ring_deadline)
 
     def handle_timer(self, now: float) -> list[Output]:
-        return legs_timers(self.legs(), now)
+        out = legs_timers(self.legs(), now)
+        if self.ring_deadline is not None and now >= self.ring_deadline:
+            self.ring_deadline = None
+            if self.joined is None and not self.done:
+                for fork in self.forks.values():
+                    out += fork.hangup(now)
+                out += self._failed(408, now)
+        return out
 
     def relay_ready(self, relay: Any, now: float) -> list[Output]:
         return [CloseRelay(relay=relay)]

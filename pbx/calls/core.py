@@ -19,6 +19,7 @@ from typing import Any, TypeAlias
 from pbx.apps.context import App, CallPolicy, Directory
 from pbx.apps.dial import DialApp, Target
 from pbx.apps.feature_code import FeatureCall, FeatureCodeApp
+from pbx.apps.replace import judge, replace
 from pbx.apps.routes import Reject, route_invite
 from pbx.calls.admission import Admission, Refusal
 from pbx.calls.leg import Leg, LegSetup
@@ -37,7 +38,7 @@ from pbx.calls.outputs import (
 from pbx.sip.dialog import uas_dialog_id
 from pbx.sip.errors import SipParseError
 from pbx.sip.message import Request, Response, make_response
-from pbx.sip.replaces import Replaces
+from pbx.sip.replaces import Replaces, replaces_of_request
 from pbx.sip.transaction import (
     ClientKey,
     DeliverMessage,
@@ -276,6 +277,10 @@ class CallCore:
         if isinstance(caller, Refusal):
             self._refuse(key, invite, caller, now)
             return
+        replaces = replaces_of_request("INVITE", invite.headers.get_all("replaces"))
+        if replaces is not None:
+            self._replace(key, invite, flow, caller, replaces, now)
+            return
         target = route_invite(invite, caller, self.directory, line_busy=self.line_busy())
         if isinstance(target, Reject):
             refusal = Refusal(status=target.status, reason=target.reason, headers=target.headers)
@@ -287,17 +292,35 @@ class CallCore:
             return
         self._start_dial(key, invite, flow, target, timer, now)
 
-    def _start_dial(
-        self,
-        key: ServerTxKey,
-        invite: Request,
-        flow: Flow,
-        target: Target | FeatureCall,
-        timer: Any,
+    def _replace(
+        self, key: ServerTxKey, invite: Request, flow: Flow, caller: str, replaces: Replaces,
         now: float,
-    ) -> None:
-        app_id = self.new_app_id()
-        leg = IncomingLeg(
+    ) -> None:  # fmt: skip
+        """RFC 3891 §3: the INVITE takes the place of a dialog of ours (``pbx.apps.replace``)."""
+        verdict, named = judge(replaces, list(self._legs_by_call_id.get(replaces.call_id, ())),
+                               caller)  # fmt: skip
+        timer = self.admission.session(invite)
+        if isinstance(timer, Refusal):
+            self._refuse(key, invite, timer, now)
+            return
+        if verdict.status is not None or named is None:
+            self._refuse(key, invite, Refusal(status=verdict.status or 481), now)
+            return
+        leg = self._incoming_leg(self.new_app_id(), key, invite, flow, timer)
+        owner = self._owner.get(named.id)
+        if owner is None:
+            self._refuse(key, invite, Refusal(status=481), now)
+            return
+        self.add_leg(leg, owner)
+        self._touched.add(owner.id)
+        out = leg.start(now)
+        out += replace(self, named, leg, caller, now)
+        self._run(out, now)
+
+    def _incoming_leg(
+        self, app_id: str, key: ServerTxKey, invite: Request, flow: Flow, timer: Any
+    ) -> IncomingLeg:
+        return IncomingLeg(
             id=f"{app_id}/0",
             setup=self.setup,
             transport=flow.transport,
@@ -312,6 +335,18 @@ class CallCore:
             timer=timer,
             reliable_1xx="100rel" in [t.lower() for t in invite.option_tags("require")],
         )
+
+    def _start_dial(
+        self,
+        key: ServerTxKey,
+        invite: Request,
+        flow: Flow,
+        target: Target | FeatureCall,
+        timer: Any,
+        now: float,
+    ) -> None:
+        app_id = self.new_app_id()
+        leg = self._incoming_leg(app_id, key, invite, flow, timer)
         app: DialApp | FeatureCodeApp
         if isinstance(target, FeatureCall):  # feature-code hook: *72, *73, *78, *79
             app = FeatureCodeApp(id=app_id, ctx=self, leg=leg, call=target, wall=self.wall)

@@ -51,6 +51,16 @@ OWNER_DECIDES = ("INVITE", "UPDATE", "INFO", "REFER", "NOTIFY", "MESSAGE")
 GLARE_RETRIES = 3
 
 
+def allows(message: Request | Response, method: str) -> bool:
+    """Whether the message's Allow header fields list ``method`` (RFC 3261 §20.5; method
+    names are case-sensitive, §7.1)."""
+    return any(
+        item.strip() == method
+        for value in message.headers.get_all("allow")
+        for item in value.split(",")
+    )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LegSetup:
     """What a leg needs from where it runs: names, our addresses, randomness, timers."""
@@ -194,7 +204,12 @@ class Leg:
         assert answered.resend is not None
         due = answered.resend.due(now)
         if due == "resend":
-            self._out.append(Transmit(message=answered.response, flow=self.flow))
+            # An outgoing leg has no flow of the peer's: its copies go where its requests go.
+            flow = self.flow
+            destination = self.destination if flow is None else None
+            self._out.append(
+                Transmit(message=answered.response, flow=flow, destination=destination)
+            )
         elif due == "give up":
             # §13.3.1.4: no ACK for the 2xx in 64*T1: the session is over.
             self._answered.pop(answered.ref, None)
@@ -385,7 +400,9 @@ class Leg:
             return self._flush()
         if response.status < 200:
             return []
-        if self.dialog is not None and not self.dialog.terminated:
+        gone = response.status in (408, 481) and self.state is LegState.CONFIRMED
+        if self.dialog is not None and not self.dialog.terminated and not gone:
+            # (A 408/481 would end the dialog here; _answered_by ends it with a BYE instead.)
             self.dialog = receive_response(self.dialog, response, now)
         sent.done = True
         if sent.method == "INVITE" and response.status < 300:
@@ -425,6 +442,7 @@ class Leg:
     def _glare_retry(self, sent: _Sent, now: float) -> None:
         """§14.1: after a 491, try again later: 2.1-4 s when we chose the Call-ID, else 0-2 s."""
         sent.retries += 1
+        sent.done = False  # the retry is a new request: its answer is not a copy of the 491
         low, high = (2.1, 4.0) if self.chose_call_id else (0.0, 2.0)
         self._glare[sent.ref] = sent
         self._timers[f"glare:{sent.ref}"] = now + self.setup.random_delay(low, high)

@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from pbx.calls.leg import ALLOW, Leg
+from pbx.calls.leg import ALLOW, Leg, allows
 from pbx.calls.leg_states import UNANSWERED, LegInput, LegState
 from pbx.calls.outputs import Confirmed, Output, ServerTxKey, Transmit
 from pbx.calls.resend import Resend
@@ -54,6 +54,7 @@ class IncomingLeg(Leg):
     def start(self, now: float) -> list[Output]:
         """The INVITE is ours to answer: 100 Trying (§8.2.6.1) at once."""
         if self._move(LegInput.INVITE_RECEIVED):
+            self.peer_allows_update = allows(self.invite, "UPDATE")  # RFC 3311 §5.1
             self._respond(self.invite_key, self.invite, 100, to_tag=None)
         return self._flush()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pbx.calls.leg import Leg
+from pbx.calls.leg import Leg, allows
 from pbx.calls.leg_states import UNANSWERED, LegInput, LegState
 from pbx.calls.outputs import (
     Answered,
@@ -30,16 +30,6 @@ from pbx.sip.dialog import (
 )
 from pbx.sip.message import Request, Response
 from pbx.sip.transaction import ClientKey
-
-
-def allows(message: Request | Response, method: str) -> bool:
-    """Whether the message's Allow header fields list ``method`` (RFC 3261 §20.5; method
-    names are case-sensitive, §7.1)."""
-    return any(
-        item.strip() == method
-        for value in message.headers.get_all("allow")
-        for item in value.split(",")
-    )
 
 
 @dataclass(eq=False, slots=True, kw_only=True)

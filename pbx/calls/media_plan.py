@@ -234,3 +234,25 @@ def parse_body(content_type: str | None, body: bytes) -> SessionDescription | No
     if content_type.split(";")[0].strip().lower() != "application/sdp":
         return None
     return SessionDescription.parse(body)
+
+
+def relay_answer(
+    offer: SessionDescription, *, address: str, port: int, session_id: str, version: int
+) -> tuple[SessionDescription, LegMedia]:
+    """Our answer to a phone's offer from one relay side alone, with no other SDP to follow (a
+    phone taking a call over, RFC 3891): its first G.711 law, which the relay transcodes toward
+    the other side if that one uses the other law. NoCommonMedia when it offers no G.711."""
+    media = audio_of(offer)
+    codecs = _g711(media.codecs)
+    if not codecs:
+        raise NoCommonMedia()
+    answer = answer_for(
+        offer,
+        supported=[codecs[0]],
+        telephone_event=True,
+        address=address,
+        ports=[port if m is media else 0 for m in offer.media],
+        session_id=session_id,
+        session_version=version,
+    )
+    return answer, _leg(offer, media, codecs[0], media.codecs)

@@ -38,10 +38,12 @@ class BaresipPhone:
         host: str = "127.0.0.1",
         prefix: tuple[str, ...] = (),
         codecs: tuple[str, ...] = ("g711",),
+        answermode: str = "auto",
     ) -> None:
         """``host``: the address the phone listens and sends from; ``prefix``: a command run in
         front of baresip (``ip netns exec NAME`` puts it in a network namespace); ``codecs``:
-        baresip's codec modules in order of preference (``g722``, ``g711``)."""
+        baresip's codec modules in order of preference (``g722``, ``g711``); ``answermode``
+        "manual" lets a call ring until the test sends ``accept``."""
         self.folder = folder
         self.user = user
         self.recordings = folder / "rec"
@@ -75,7 +77,7 @@ class BaresipPhone:
         )
         host, port = switch
         (folder / "accounts").write_text(
-            f"<sip:{user}@{host}:{port}>;auth_pass={password};answermode=auto;regint=300\n"
+            f"<sip:{user}@{host}:{port}>;auth_pass={password};answermode={answermode};regint=300\n"
         )
         self.log_path = folder / "baresip.log"
         self._log = self.log_path.open("w")

@@ -15,10 +15,10 @@ _CONTROL_RE = re.compile(r"Simulated line control on 127\.0\.0\.1:(\d+)")
 
 
 class GatewayProcess:
-    def __init__(self, db: Path, switch_port: int) -> None:
+    def __init__(self, db: Path, switch_port: int, switch_host: str = "127.0.0.1") -> None:
         self.args = [
             sys.executable, "-m", "gateway_fxo", "--db", str(db),
-            "--switch", f"127.0.0.1:{switch_port}", "--line", "sim", "--sim-control", "0",
+            "--switch", f"{switch_host}:{switch_port}", "--line", "sim", "--sim-control", "0",
         ]  # fmt: skip
         self.control_port = 0
         self.proc: subprocess.Popen[str] | None = None

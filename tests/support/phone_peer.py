@@ -148,7 +148,8 @@ class PeerPhone(BaresipPhone):
     """baresip answering by itself, playing PEER_TONE_HZ, recording what it hears."""
 
     def __init__(self, office: Office, folder: Path, user: str, *, rtp_ports: tuple[int, int],
-                 seconds: float = 120.0, hz: int = PEER_TONE_HZ) -> None:  # fmt: skip
+                 seconds: float = 120.0, hz: int = PEER_TONE_HZ,
+                 answermode: str = "auto") -> None:  # fmt: skip
         baresip = require_tool("baresip", "baresip")
         folder.mkdir(parents=True, exist_ok=True)
         sip_port = free_port()
@@ -156,7 +157,7 @@ class PeerPhone(BaresipPhone):
         super().__init__(
             baresip, folder, user=user, password=office.passwords[user], switch=office.switch,
             sip_port=sip_port, ctrl_port=free_port(), rtp_ports=rtp_ports,
-            source_wav=tone_wav(folder / "mic.wav", hz, seconds),
+            source_wav=tone_wav(folder / "mic.wav", hz, seconds), answermode=answermode,
         )  # fmt: skip
         self._office = office
 

@@ -314,9 +314,10 @@ class Office:
         for number in numbers:
             self.add(number)
 
-    def add(self, number: str, port: int | None = None) -> Phone:
+    def add(self, number: str, port: int | None = None, *, name: str | None = None) -> Phone:
+        """A phone of extension ``number``; ``name`` keys a second device of the same one."""
         phone = Phone(number, port or 40000 + int(number) % 1000, self)
-        self.phones[number] = phone
+        self.phones[name or number] = phone
         self.directory.extensions.setdefault(number, extension(number))
         self.directory.bindings.setdefault(number, []).append(
             Binding(

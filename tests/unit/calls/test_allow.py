@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pbx.calls.leg_outgoing import allows
+from pbx.calls.leg import allows
 from pbx.sip.message import Response, parse_message
 
 

@@ -141,3 +141,27 @@ def test_replaces_naming_no_dialog_fails_in_the_notify_and_keeps_the_call() -> N
     )  # fmt: skip
     assert a.responses(202) and frags(a) == [481]
     assert not a.requests("BYE") and not b.requests("BYE")
+
+
+def test_a_target_that_never_answers_fails_the_transfer_after_the_ring_timeout() -> None:
+    office = Office("201", "202", "203")
+    a, b, c = office["201"], office["202"], office["203"]
+    fork, ok = answered(office)
+    refer(a, ok, 5, "203")
+    c.answer(c.last("INVITE"), 180)
+    for notify in a.requests("NOTIFY"):  # a phone answers its NOTIFYs (else Timer F ends it)
+        a.answer(notify)
+    office.advance(office.core.policy.ring_timeout + 1)
+    assert c.requests("CANCEL"), "the target stops ringing"
+    assert frags(a)[-1] == 408
+    assert not a.requests("BYE") and not b.requests("BYE")
+
+
+def test_a_target_that_declines_fails_the_transfer_and_without_the_transferor_ends_it() -> None:
+    office = Office("201", "202", "203")
+    a, b, c = office["201"], office["202"], office["203"]
+    fork, ok = answered(office)
+    refer(a, ok, 5, "203")
+    a.in_dialog("BYE", ok, 6)  # the transferor hangs up at once
+    c.answer(c.last("INVITE"), 603)
+    assert b.requests("BYE"), "nobody is left for the transferee: its call ends"
