@@ -477,6 +477,9 @@ def calls(limit: int, as_json: bool, db_path: Path) -> None:
             "status": r.status,
             "caller_codec": r.caller_codec,
             "callee_codec": r.callee_codec,
+            "forwarded_from": r.forwarded_from,
+            "transferred_by": r.transferred_by,
+            "transferred_to": r.transferred_to,
         }
         for r in call_records(_open(db_path), limit)
     ]
@@ -486,7 +489,10 @@ def calls(limit: int, as_json: bool, db_path: Path) -> None:
     for r in rows:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(r["started_at"] or 0)))
         talk = "-" if r["seconds"] is None else f"{r['seconds']}s"
-        click.echo(f"{when}  {r['caller']:>8} -> {r['callee']:<8} {talk:>8}  {r['end_reason']}")
+        via = f" (forwarded from {r['forwarded_from']})" if r["forwarded_from"] else ""
+        click.echo(
+            f"{when}  {r['caller']:>8} -> {r['callee']:<8} {talk:>8}  {r['end_reason']}{via}"
+        )
 
 
 @click.command("setup-code")

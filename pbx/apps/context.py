@@ -14,19 +14,27 @@ from typing import Any, Protocol
 from pbx.calls.leg import Leg, LegSetup
 from pbx.calls.outputs import LegEvent, Output
 from pbx.routing.dialplan import LinePlan
+from pbx.routing.feature_codes import FeatureCodes, FeatureCommand, FeatureOutcome
 from pbx.sip.replaces import Replaces
 from pbx.store.extensions import Extension
 from pbx.store.records import Binding
 
 
 class Directory(Protocol):
-    """The office as the call core reads it (the store and the location service)."""
+    """The office as the call core reads it (the store and the location service).
+
+    An extension's forwarding comes with it (``Extension.forwarding``), read per call."""
 
     def extension(self, number: str) -> Extension | None: ...
     def is_line(self, number: str) -> bool: ...
     def inbound_numbers(self) -> list[str]: ...
     def line_plan(self) -> LinePlan: ...
     def reachable(self, aor: str) -> list[Binding]: ...
+    def feature_codes(self) -> FeatureCodes: ...
+    def apply_feature(self, number: str, command: FeatureCommand, now: float) -> FeatureOutcome:
+        """Change extension ``number`` as a dialled feature code says (a store write, rare
+        enough to run synchronously), and what the phone is told."""
+        ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

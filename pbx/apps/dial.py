@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pbx.apps.context import Context, legs_deadline, legs_timers
 from pbx.apps.forking import fork_leg
@@ -53,6 +53,9 @@ from pbx.sip.uri import SipUri
 from pbx.store.calls import ActiveCall, CallRecord
 from pbx.store.records import Binding
 
+if TYPE_CHECKING:
+    from pbx.apps.forward import Final, Forwarding
+
 log = logging.getLogger("pbx.calls")
 
 
@@ -66,6 +69,8 @@ class Target:
     dial: str | None
     caller: str
     from_line: bool = False
+    forward: Forwarding | None = None
+    """The call's forwarding chain (``pbx/apps/forward.py``); None: no forwarding applies."""
 
 
 @dataclass(eq=False, slots=True, kw_only=True)
@@ -97,6 +102,8 @@ class DialApp:
     final_status: int | None = None
     call_id_b: str = ""
     from_tag_b: str = ""
+    offer_b: bytes = b""
+    """The offer every fork gets (kept for the forks of a forward)."""
 
     @property
     def via_line(self) -> bool:
@@ -141,13 +148,15 @@ class DialApp:
                 )
         except NoCommonMedia:
             return self._fail(488, "no common codec", now)
-        body = offer_b.serialize().encode()
+        body = self.offer_b = offer_b.serialize().encode()
         out: list[Output] = []
         for binding in self.target.bindings:
             out += self._fork(binding, body, now)
         if not self.forks:
             return out + self._fail(480, "no reachable contact", now)
         self.ring_deadline = now + self.ctx.policy.ring_timeout
+        if self.target.forward is not None:  # forwarding hook: arm the no-answer forward
+            self.target.forward.ringing(now)
         return out
 
     def _fork(self, binding: Binding, body: bytes, now: float) -> list[Output]:
@@ -160,6 +169,7 @@ class DialApp:
             display_name=invite.from_.display_name,
             call_id=self.call_id_b,
             from_tag=self.from_tag_b,
+            headers=self.target.forward.headers() if self.target.forward else (),  # Diversion
             body=body,
             dial=self.target.dial,
             max_forwards=invite.max_forwards,
@@ -196,6 +206,11 @@ class DialApp:
             return self._answered(fork, event, now)
         if isinstance(event, Failed):
             self.statuses[fork.id] = event.status
+            if event.contacts and self.target.forward is not None:  # forwarding hook: a 3xx
+                followed = self._forwarded(self.target.forward.follow(
+                    event.contacts, line_busy=self.ctx.line_busy()), fork.id, now)  # fmt: skip
+                if followed is not None:
+                    return followed
             return self._fork_failed(now)
         if isinstance(event, Ended) and fork is self.answered:
             return self._end("callee hung up" if event.reason == "hung up" else event.reason, now)
@@ -438,6 +453,12 @@ class DialApp:
         else:
             status = 480
         reason = {486: "busy", 408: "no answer", 603: "declined"}.get(status, "failed")
+        if self.target.forward is not None:  # forwarding hook: busy, no answer, unavailable
+            forwarded = self._forwarded(
+                self.target.forward.after_failure(status, line_busy=self.ctx.line_busy()), "", now
+            )
+            if forwarded is not None:
+                return forwarded
         return self._fail(status, self.end_reason or reason, now)
 
     # -- timers ------------------------------------------------------------------------
@@ -446,10 +467,21 @@ class DialApp:
         return [self.caller_leg, *self.forks.values(), *picked]
 
     def next_deadline(self) -> float | None:
-        return legs_deadline(self.legs(), self.ring_deadline)
+        forward = self.target.forward.deadline if self.target.forward is not None else None
+        own = min((d for d in (self.ring_deadline, forward) if d is not None), default=None)
+        return legs_deadline(self.legs(), own)
 
     def handle_timer(self, now: float) -> list[Output]:
         out = legs_timers(self.legs(), now)
+        forward = self.target.forward
+        ring_out = self.ring_deadline is not None and now >= self.ring_deadline
+        if forward is not None and (forward.due(now) or ring_out) and self.answered is None:
+            # forwarding hook: the no-answer time ran out (or the ring timeout came first)
+            forwarded = self._forwarded(
+                forward.after_failure(408, line_busy=self.ctx.line_busy()), "", now
+            )
+            if forwarded is not None:
+                return out + forwarded
         if self.ring_deadline is not None and now >= self.ring_deadline:
             self.ring_deadline = None
             if self.answered is None and not self.done:
@@ -457,15 +489,49 @@ class DialApp:
                 out += self._fail(408, "no answer", now)
         return out
 
+    # -- forwarding: pbx/apps/forward.py decides, the dial app rings the new target -------
+    def _forwarded(
+        self, outcome: Target | Final | None, fork: str, now: float
+    ) -> list[Output] | None:
+        """Carry out a forwarding outcome: None when there is none (fail as usual); a
+        Final answers the caller (for a followed 3xx: that fork's status instead)."""
+        if outcome is None or self.done or self.answered is not None:
+            return None
+        if not isinstance(outcome, Target):
+            if fork:
+                self.statuses[fork] = outcome.status
+                return None
+            return self._fail(outcome.status, f"forwarded: {outcome.reason}", now,
+                              headers=outcome.headers)  # fmt: skip
+        out: list[Output] = []
+        for old in self.forks.values():
+            if old.state in UNANSWERED and not fork:
+                out += old.hangup(now)  # a no-answer forward: the phones stop ringing
+        self.statuses.pop(fork, None)
+        if not fork:
+            self.statuses.clear()
+        self.target = outcome
+        before = len(self.forks)
+        for binding in outcome.bindings:
+            out += self._fork(binding, self.offer_b, now)
+        if len(self.forks) == before:
+            return None
+        self.ring_deadline = now + self.ctx.policy.ring_timeout
+        if outcome.forward is not None:
+            outcome.forward.ringing(now)
+        return out + [Persist(row=self._active())]
+
     # -- the end -------------------------------------------------------------------------
-    def _fail(self, status: int, reason: str, now: float) -> list[Output]:
+    def _fail(
+        self, status: int, reason: str, now: float, *, headers: tuple[tuple[str, str], ...] = ()
+    ) -> list[Output]:
         if self.done:
             return []
         out: list[Output] = []
         for fork in self.forks.values():
             if fork.state in UNANSWERED:
                 out += fork.hangup(now)
-        out += self.caller_leg.reject(status, now)
+        out += self.caller_leg.reject(status, now, headers=headers)
         self.final_status = status
         return out + self._end(reason, now)
 
@@ -538,6 +604,7 @@ class DialApp:
             status=self.final_status or (200 if answered else None),
             caller_codec=self._codec("a"),
             callee_codec=self._codec("b"),
+            forwarded_from=self.target.forward.forwarded_from if self.target.forward else None,
         )
 
     def _codec(self, side: str) -> str | None:

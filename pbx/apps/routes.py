@@ -1,7 +1,9 @@
 """The dial plan for an incoming INVITE: which application takes it, and whom it rings.
 
 A call from the phone line rings the configured inbound target (or every extension); a call
-from an extension goes to an extension or, through the gateway, out on the line.
+from an extension goes to an extension or, through the gateway, out on the line. A call for one
+extension follows its forwarding (``pbx/apps/forward.py``); a feature code dialled by an
+extension (``*72``...) goes to the feature-code application instead.
 """
 
 from __future__ import annotations
@@ -10,7 +12,10 @@ from dataclasses import dataclass
 
 from pbx.apps.context import Directory
 from pbx.apps.dial import Target
+from pbx.apps.feature_code import FeatureCall
+from pbx.apps.forward import Final, Forwarding, incoming_diversions
 from pbx.routing.dialplan import route_dialled
+from pbx.routing.feature_codes import parse_feature_code
 from pbx.sip.message import Request
 from pbx.sip.uri import SipUri
 from pbx.store.extensions import LINE_ACCOUNT
@@ -20,14 +25,20 @@ from pbx.store.extensions import LINE_ACCOUNT
 class Reject:
     status: int
     reason: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    """E.g. a 302's Contact."""
 
 
 def route_invite(
     invite: Request, caller: str, directory: Directory, *, line_busy: bool
-) -> Target | Reject:
+) -> Target | Reject | FeatureCall:
     if directory.is_line(caller):
         # Inbound from the phone line: the configured ring group, or every extension.
         numbers = directory.inbound_numbers()
+        if len(numbers) == 1:  # one extension: its forwarding applies
+            uri = invite.from_.uri
+            outside = uri.user if isinstance(uri, SipUri) and uri.user else "unknown"
+            return _forwarded(invite, outside, numbers[0], directory, True, line_busy)
         bindings = [b for n in numbers for b in directory.reachable(n)]
         if not bindings:
             return Reject(status=480, reason="Temporarily Unavailable")
@@ -36,6 +47,10 @@ def route_invite(
         return Target(",".join(numbers), bindings, None, caller_id or "unknown", True)
     dialled = invite.uri.user if isinstance(invite.uri, SipUri) else None
     extension = directory.extension(caller)
+    if extension is not None and dialled:
+        command = parse_feature_code(dialled, directory.feature_codes())
+        if command is not None:
+            return FeatureCall(caller=caller, command=command)
     route = route_dialled(
         dialled or "",
         plan=directory.line_plan(),
@@ -45,16 +60,35 @@ def route_invite(
     if route.kind == "reject":
         return Reject(status=route.status, reason=route.reason)
     if route.kind == "extension":
-        bindings = directory.reachable(route.target)
-        if not bindings:
-            return Reject(status=480, reason="Temporarily Unavailable")
-        return Target(route.target, bindings, None, caller)
+        return _forwarded(invite, caller, route.target, directory, False, line_busy)
     line = directory.reachable(LINE_ACCOUNT)
     if not line:
         return Reject(status=503, reason="Phone Line Not Connected")
     if line_busy:
         return Reject(status=486, reason="Phone Line Busy")  # one analog line, one call
     return Target(route.target, line, route.target, caller)
+
+
+def _forwarded(
+    invite: Request,
+    caller: str,
+    number: str,
+    directory: Directory,
+    from_line: bool,
+    line_busy: bool,
+) -> Target | Reject:
+    """Extension ``number``'s phones, or where its forwarding sends the call."""
+    uri = invite.uri
+    host, port = (uri.host, uri.port) if isinstance(uri, SipUri) else ("localhost", None)
+    forwarding = Forwarding(
+        directory=directory, caller=caller, host=host, port=port, from_line=from_line,
+        line_busy=from_line or line_busy,
+        diversions=incoming_diversions(invite.headers.get_all("Diversion")),
+    )  # fmt: skip
+    outcome = forwarding.ring(number)
+    if isinstance(outcome, Final):
+        return Reject(status=outcome.status, reason=outcome.reason, headers=outcome.headers)
+    return outcome
 
 
 def route_transfer(

@@ -18,6 +18,7 @@ from typing import Any, TypeAlias
 
 from pbx.apps.context import App, CallPolicy, Directory
 from pbx.apps.dial import DialApp, Target
+from pbx.apps.feature_code import FeatureCall, FeatureCodeApp
 from pbx.apps.replace import judge, replace
 from pbx.apps.routes import Reject, route_invite
 from pbx.calls.admission import Admission, Refusal
@@ -282,7 +283,8 @@ class CallCore:
             return
         target = route_invite(invite, caller, self.directory, line_busy=self.line_busy())
         if isinstance(target, Reject):
-            self._refuse(key, invite, Refusal(status=target.status, reason=target.reason), now)
+            refusal = Refusal(status=target.status, reason=target.reason, headers=target.headers)
+            self._refuse(key, invite, refusal, now)
             return
         timer = self.admission.session(invite)
         if isinstance(timer, Refusal):
@@ -335,14 +337,24 @@ class CallCore:
         )
 
     def _start_dial(
-        self, key: ServerTxKey, invite: Request, flow: Flow, target: Target, timer: Any, now: float
+        self,
+        key: ServerTxKey,
+        invite: Request,
+        flow: Flow,
+        target: Target | FeatureCall,
+        timer: Any,
+        now: float,
     ) -> None:
         app_id = self.new_app_id()
         leg = self._incoming_leg(app_id, key, invite, flow, timer)
-        app = DialApp(
-            id=app_id, ctx=self, caller_leg=leg, target=target, started_at=self.wall(),
-            wall=self.wall,
-        )  # fmt: skip
+        app: DialApp | FeatureCodeApp
+        if isinstance(target, FeatureCall):  # feature-code hook: *72, *73, *78, *79
+            app = FeatureCodeApp(id=app_id, ctx=self, leg=leg, call=target, wall=self.wall)
+        else:
+            app = DialApp(
+                id=app_id, ctx=self, caller_leg=leg, target=target, started_at=self.wall(),
+                wall=self.wall,
+            )  # fmt: skip
         self._apps[app_id] = app
         self.add_leg(leg, app)
         self._touched.add(app_id)

@@ -3,14 +3,21 @@ the location service. Read per call, so a change made in the web admin counts at
 
 from __future__ import annotations
 
+import logging
+import sqlite3
+
 from sqlite_utils import Database
 
 from pbx.registrar.location import Location, reach
 from pbx.routing.dialplan import DEFAULT_BLOCKED, LinePlan, split_list
+from pbx.routing.feature_codes import FeatureCodes, FeatureCommand, FeatureOutcome
 from pbx.store.extensions import Extension, get_extension, is_line_account, list_extensions
+from pbx.store.feature_codes import apply_feature_command, feature_codes
 from pbx.store.records import Binding
 from pbx.store.settings import get_setting, get_settings
 from pbx.transport.layer import TransportLayer
+
+log = logging.getLogger("pbx.calls")
 
 
 class StoreDirectory:
@@ -45,3 +52,13 @@ class StoreDirectory:
         """The contacts of ``aor`` that are not the switch itself (a loop)."""
         local = self._transport.local_address("UDP")
         return [b for b in self._location.bindings_of(aor) if reach(b) != local]
+
+    def feature_codes(self) -> FeatureCodes:
+        return feature_codes(self._db)
+
+    def apply_feature(self, number: str, command: FeatureCommand, now: float) -> FeatureOutcome:
+        try:
+            return apply_feature_command(self._db, number, command, now=now)
+        except sqlite3.Error:  # e.g. locked past the busy timeout: the phone hears 500
+            log.exception("event=feature_code_failed ext=%s", number)
+            return FeatureOutcome(500, "Server Internal Error")

@@ -22,6 +22,12 @@ class CallRecord:
     status: int | None
     caller_codec: str | None
     callee_codec: str | None
+    forwarded_from: str | None = None
+    """The extension whose forwarding (or a 3xx from its phone) sent the call on, first."""
+    transferred_by: str | None = None
+    """Who transferred the call (the party that sent the REFER)."""
+    transferred_to: str | None = None
+    """Where the call was transferred to."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -38,7 +44,7 @@ class ActiveCall:
 
 _RECORD_COLUMNS = (
     "call_id, caller, callee, started_at, answered_at, ended_at, end_reason, status, "
-    "caller_codec, callee_codec"
+    "caller_codec, callee_codec, forwarded_from, transferred_by, transferred_to"
 )
 _ACTIVE_COLUMNS = (
     "call_id, caller, callee, state, started_at, answered_at, caller_media, callee_media"
@@ -65,7 +71,8 @@ def finish_call(db: Database, record: CallRecord) -> None:
     """The CDR row and the end of the in-progress row, together."""
     with write_transaction(db):
         db.execute(
-            f"INSERT INTO call_records ({_RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO call_records ({_RECORD_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 record.call_id,
                 record.caller,
@@ -77,6 +84,9 @@ def finish_call(db: Database, record: CallRecord) -> None:
                 record.status,
                 record.caller_codec,
                 record.callee_codec,
+                record.forwarded_from,
+                record.transferred_by,
+                record.transferred_to,
             ],
         )
         db.execute("DELETE FROM active_calls WHERE call_id = ?", [record.call_id])
@@ -128,6 +138,9 @@ def call_records(db: Database, limit: int = 100) -> list[CallRecord]:
             status=r[7],
             caller_codec=r[8],
             callee_codec=r[9],
+            forwarded_from=r[10],
+            transferred_by=r[11],
+            transferred_to=r[12],
         )  # fmt: skip
         for r in rows
     ]

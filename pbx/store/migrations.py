@@ -194,6 +194,13 @@ def _0007_call_forwarding(db: Database) -> None:
     db.execute("ALTER TABLE extensions ADD COLUMN redirect INTEGER NOT NULL DEFAULT 0")
 
 
+def _0008_call_record_features(db: Database) -> None:
+    # Who a call was forwarded from (the extension whose forwarding, or whose phone's 3xx,
+    # sent it on first), and for a transfer who transferred it to whom; NULL: not so.
+    for column in ("forwarded_from", "transferred_by", "transferred_to"):
+        db.execute(f"ALTER TABLE call_records ADD COLUMN {column} TEXT")
+
+
 Migration = Callable[[Database], None]
 
 MIGRATIONS: list[tuple[str, Migration]] = [
@@ -204,6 +211,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0005_line_accounts", _0005_line_accounts),
     ("0006_digest_choice", _0006_digest_choice),
     ("0007_call_forwarding", _0007_call_forwarding),
+    ("0008_call_record_features", _0008_call_record_features),
 ]
 
 

@@ -227,6 +227,9 @@ def calls() -> Json:
                 "ended_at": r.ended_at,
                 "end_reason": r.end_reason,
                 "status": r.status,
+                "forwarded_from": r.forwarded_from,
+                "transferred_by": r.transferred_by,
+                "transferred_to": r.transferred_to,
             }  # fmt: skip
             for r in call_records(get_db(), limit)
         ]

@@ -17,7 +17,8 @@ bp = Blueprint("calls", __name__, url_prefix="/calls")
 
 COLUMNS = (
     "call_id", "caller", "callee", "started_at", "answered_at", "ended_at", "end_reason",
-    "status", "caller_codec", "callee_codec",
+    "status", "caller_codec", "callee_codec", "forwarded_from", "transferred_by",
+    "transferred_to",
 )  # fmt: skip
 
 

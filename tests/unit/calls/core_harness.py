@@ -9,7 +9,7 @@ destination, so a test reads what each phone got, in order.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pbx.apps.context import CallPolicy
@@ -18,13 +18,22 @@ from pbx.calls.core import Addresses, CallCore
 from pbx.calls.leg import LegSetup
 from pbx.calls.outputs import CloseRelay, OpenRelay, Persist, Transmit
 from pbx.routing.dialplan import DEFAULT_BLOCKED, LinePlan
+from pbx.routing.feature_codes import (
+    DndOff,
+    DndOn,
+    FeatureCodes,
+    FeatureCommand,
+    FeatureOutcome,
+    ForwardAlwaysOff,
+    ForwardAlwaysOn,
+)
 from pbx.sip.auth import DigestAuthenticator
 from pbx.sip.headers import NameAddress, Via
 from pbx.sip.message import Request, Response, make_request, make_response, parse_message
 from pbx.sip.transaction import SendMessage
 from pbx.sip.uri import SipUri
 from pbx.store.extensions import Extension
-from pbx.store.records import Binding
+from pbx.store.records import Binding, ForwardingRecord
 from pbx.transport.flow import Destination, Flow
 
 SWITCH = ("127.0.0.1", 5060)
@@ -89,6 +98,37 @@ class FakeDirectory:
 
     def reachable(self, aor: str) -> list[Binding]:
         return list(self.bindings.get(aor, []))
+
+    def feature_codes(self) -> FeatureCodes:
+        return FeatureCodes()
+
+    def apply_feature(self, number: str, command: FeatureCommand, now: float) -> FeatureOutcome:
+        """The store's rules in small (``pbx/store/feature_codes.py`` has its own tests):
+        a target must be an extension other than the caller."""
+        found = self.extensions.get(number)
+        if found is None:
+            return FeatureOutcome(404, "Not Found")
+        if isinstance(command, ForwardAlwaysOn):
+            if not command.dest:
+                return FeatureOutcome(484, "Address Incomplete")
+            if command.dest == number:
+                return FeatureOutcome(482, "Loop Detected")
+            if command.dest not in self.extensions:
+                return FeatureOutcome(404, "Not Found")
+        change: dict[str, object] = (
+            {"always": command.dest} if isinstance(command, ForwardAlwaysOn)
+            else {"always": None} if isinstance(command, ForwardAlwaysOff)
+            else {"dnd": isinstance(command, DndOn)} if isinstance(command, DndOn | DndOff)
+            else {}
+        )  # fmt: skip
+        self.forward(number, **change)
+        return FeatureOutcome(200, "Done")
+
+    def forward(self, number: str, **change: object) -> None:
+        """Change extension ``number``'s forwarding (always=, busy=, dnd=, after=...)."""
+        found = self.extensions[number]
+        record = found.forwarding or ForwardingRecord(number=number)
+        self.extensions[number] = replace(found, forwarding=replace(record, **change))  # type: ignore[arg-type]
 
 
 def extension(number: str) -> Extension:
