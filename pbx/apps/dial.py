@@ -11,7 +11,7 @@ ACK). Then a bridge carries the rest. Failures combine into one status for the c
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from pbx.apps.context import Context, legs_deadline, legs_timers
@@ -295,8 +295,11 @@ class DialApp:
         )
         return out
 
-    def handover(self, reason: str, now: float) -> list[Output]:
-        """The call's legs now belong to a transfer: close this record, hang up nothing."""
+    def handover(
+        self, reason: str, now: float, *, by: str | None = None, to: str | None = None
+    ) -> list[Output]:
+        """The call's legs now belong to a transfer (``by`` whom, ``to`` whom): close this
+        record, hang up nothing."""
         if self.done:
             return []
         self.done = True
@@ -309,7 +312,10 @@ class DialApp:
             reason,
             self.answered is not None,
         )
-        return [Persist(row=self._record(self.answered is not None))]
+        record = replace(
+            self._record(self.answered is not None), transferred_by=by, transferred_to=to
+        )
+        return [Persist(row=record)]
 
     def _from_caller(self, event: LegEvent, now: float) -> list[Output]:
         if isinstance(event, Ended):

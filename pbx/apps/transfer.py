@@ -20,7 +20,7 @@ hangs up, and starts another transfer on a REFER.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pbx.apps.context import Context, legs_deadline, legs_timers
@@ -81,6 +81,8 @@ class TransferApp:
     offer_to_transferee: SessionDescription | None = None
     moving_ref: int | None = None
     """Our re-INVITE of the transferee, awaiting its answer."""
+    transferred_by: str | None = None
+    """The transferor's number, for this call's record."""
     target_side: str | None = None
     """The relay side the target takes: the one the transferor had (blind)."""
     ring_deadline: float | None = None
@@ -347,11 +349,15 @@ class TransferApp:
             return self.joined
         return self.transferee if leg is self.joined.leg else None
 
-    def handover(self, reason: str, now: float) -> list[Output]:
+    def handover(
+        self, reason: str, now: float, *, by: str | None = None, to: str | None = None
+    ) -> list[Output]:
         if self.done:
             return []
         self.done = True
-        return [self._record(reason)]
+        record = self._record(reason)
+        assert isinstance(record.row, CallRecord)
+        return [Persist(row=replace(record.row, transferred_by=by, transferred_to=to))]
 
     # -- timers and the end ----------------------------------------------------------------
     def next_deadline(self) -> float | None:
@@ -408,6 +414,8 @@ class TransferApp:
                 status=200 if self.answered_at is not None else None,
                 caller_codec=None,
                 callee_codec=None,
+                transferred_by=self.transferred_by,
+                transferred_to=callee if self.transferred_by else None,
             )
         )
 

@@ -40,7 +40,9 @@ class Transferable(Protocol):
     def party(self, leg: Leg) -> Party | None: ...
     def other_party(self, leg: Leg) -> Party | None: ...
     def legs(self) -> list[Leg]: ...
-    def handover(self, reason: str, now: float) -> list[Output]: ...
+    def handover(
+        self, reason: str, now: float, *, by: str | None = None, to: str | None = None
+    ) -> list[Output]: ...
 
 
 def start_transfer(
@@ -85,8 +87,11 @@ def start_transfer(
         target_number=target.callee,
         target=target,
         referred_by=referred_by or f"<sip:{transferor.number}@{ctx.local_host(leg.transport)}>",
+        transferred_by=transferor.number,
     )
-    out += _take_over(ctx, transfer, [app], f"transferred to {target.callee}", now)
+    out += _take_over(
+        ctx, transfer, [app], "transferred", now, by=transferor.number, to=target.callee
+    )
     return out + transfer.start_blind(now)
 
 
@@ -131,21 +136,31 @@ def _attended(
         target_number=joined.number,
         released=[found],
         old_relays=[app.relay.handle] if app.relay is not None else [],
+        transferred_by=transferor.number,
     )
     if joined.leg.state is not LegState.CONFIRMED:
         # Semi-attended: the consultation still rings; its other forks may still answer.
         transfer.forks.update(
             {leg.id: leg for leg in consultation.legs() if isinstance(leg, OutgoingLeg)}
         )
-    reason = f"transferred to {joined.number}"
-    out += _take_over(ctx, transfer, [app, consultation], reason, now)
+    out += _take_over(
+        ctx, transfer, [app, consultation], "transferred", now, by=transferor.number,
+        to=joined.number,
+    )  # fmt: skip
     if found.state is not LegState.CONFIRMED:
         out += found.hangup(now, status=487)  # the transferor's consultation INVITE ends
     return out + transfer.start_attended(joined, now)
 
 
 def _take_over(
-    ctx: Context, transfer: TransferApp, apps: list[Any], reason: str, now: float
+    ctx: Context,
+    transfer: TransferApp,
+    apps: list[Any],
+    reason: str,
+    now: float,
+    *,
+    by: str,
+    to: str,
 ) -> list[Output]:
     out: list[Output] = []
     ctx.start_app(transfer)
@@ -153,5 +168,5 @@ def _take_over(
         for leg in app.legs():
             if leg.state in LIVE:
                 ctx.adopt(leg, transfer)
-        out += app.handover(reason, now)
+        out += app.handover(reason, now, by=by, to=to)
     return out

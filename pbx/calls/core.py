@@ -37,7 +37,7 @@ from pbx.calls.outputs import (
 )
 from pbx.sip.dialog import uas_dialog_id
 from pbx.sip.errors import SipParseError
-from pbx.sip.message import Request, Response, make_response
+from pbx.sip.message import Request, Response, make_response, parse_message
 from pbx.sip.replaces import Replaces, replaces_of_request
 from pbx.sip.transaction import (
     ClientKey,
@@ -66,6 +66,14 @@ class Addresses:
     local: Callable[[str], tuple[str, int]]
 
 
+@dataclass(frozen=True, slots=True)
+class Residue:
+    """What an ended leg leaves behind for a client transaction still running: the ACK."""
+
+    ack: bytes | None
+    destination: Destination
+
+
 class CallCore:
     def __init__(
         self,
@@ -90,7 +98,8 @@ class CallCore:
         self._owner: dict[str, App] = {}
         self._legs_by_call_id: dict[str, list[Leg]] = {}
         self._by_invite: dict[ServerTxKey, IncomingLeg] = {}
-        self._by_client: dict[ClientKey, Leg] = {}
+        self._by_client: dict[ClientKey, Leg | Residue] = {}
+        self._client_keys: dict[str, list[ClientKey]] = {}
         self._heap: list[tuple[float, int, str]] = []
         self._scheduled: dict[str, float] = {}
         self._seq = 0
@@ -210,13 +219,19 @@ class CallCore:
                             now,
                         )
             elif isinstance(output, TransactionTimeout | TransportErrorReported):
-                leg = self._by_client.get(output.key) if isinstance(output.key, ClientKey) else None
-                if leg is not None:
-                    self._leg_call(leg, leg.on_client_failure(output.key, now), now)  # type: ignore[arg-type]
+                key = output.key
+                leg = self._by_client.get(key) if isinstance(key, ClientKey) else None
+                if isinstance(leg, Leg) and isinstance(key, ClientKey):
+                    self._leg_call(leg, leg.on_client_failure(key, now), now)
             elif isinstance(output, TransactionTerminated) and isinstance(output.key, ClientKey):
                 leg = self._by_client.pop(output.key, None)
-                if leg is not None:
+                if isinstance(leg, Leg):
                     leg.forget_client(output.key)
+                    keys = self._client_keys.get(leg.id)
+                    if keys is not None and output.key in keys:
+                        keys.remove(output.key)
+                        if not keys:
+                            del self._client_keys[leg.id]
 
     def transport_error(self, key: Any, now: float) -> list[EdgeOutput]:
         self._transactions(self.tl.transport_error(key, now, "send failed"), now)
@@ -227,8 +242,16 @@ class CallCore:
         if isinstance(message, Response):
             assert isinstance(output.key, ClientKey)
             leg = self._by_client.get(output.key)
-            if leg is not None:
+            if isinstance(leg, Residue):
+                if leg.ack is not None and 200 <= message.status < 300:
+                    # §13.2.2.4: a copy of a 2xx of a call long over gets its ACK again.
+                    ack = parse_message(leg.ack)
+                    assert isinstance(ack, Request)
+                    self._edge.append(Transmit(message=ack, destination=leg.destination))
+            elif leg is not None:
                 self._leg_call(leg, leg.on_response(output.key, message, now), now)
+                if leg.state is LegState.TERMINATED and leg.id not in self._owner:
+                    self._shrink(leg)
             return
         flow = output.source
         assert isinstance(flow, Flow)
@@ -390,6 +413,7 @@ class CallCore:
                 if leg is not None:
                     key = ClientKey(output.request.top_via.branch or "", output.request.method)
                     self._by_client[key] = leg
+                    self._client_keys.setdefault(leg.id, []).append(key)
                 self._transactions(
                     self.tl.send_request(
                         output.request,
@@ -454,6 +478,21 @@ class CallCore:
                     self._legs_by_call_id.pop(leg.call_id, None)
                 if isinstance(leg, IncomingLeg):
                     self._by_invite.pop(leg.invite_key, None)
+                if leg.state is LegState.TERMINATED:
+                    self._shrink(leg)
+
+    def _shrink(self, leg: Leg) -> None:
+        """A leg that is over and owned by nobody: its client transactions keep running out
+        their timers (a 2xx may still be resent to us), but what they need of it is the ACK's
+        bytes, not the leg with its messages and dialog."""
+        for key in self._client_keys.pop(leg.id, []):
+            if key not in self._by_client:
+                continue
+            ack = getattr(leg, "final_ack", None) if key.method == "INVITE" else None
+            if ack is None:
+                del self._by_client[key]
+            else:
+                self._by_client[key] = Residue(ack=bytes(ack), destination=leg.destination)
 
     # -- what the edge and the tests read ------------------------------------------------
     def calls(self) -> list[App]:

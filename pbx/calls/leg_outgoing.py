@@ -43,6 +43,11 @@ class OutgoingLeg(Leg):
         return self.invite.call_id
 
     @property
+    def final_ack(self) -> Request | None:
+        """The ACK sent for the INVITE's 2xx (sent again to each copy of it)."""
+        return self._ack
+
+    @property
     def invite_key(self) -> ClientKey:
         return ClientKey(self.invite.top_via.branch or "", "INVITE")
 

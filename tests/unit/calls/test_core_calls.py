@@ -56,3 +56,21 @@ def test_no_ack_for_the_200_ends_the_call_after_64_t1() -> None:
     assert not b.requests("BYE")
     office.advance(2.0)
     assert b.requests("BYE"), "no ACK in 64*T1: the callee is released"
+
+
+def test_a_copy_of_the_200_after_the_call_ended_gets_the_same_ack_from_what_is_left() -> None:
+    """§13.2.2.4 until the INVITE transaction's Timer M: the call is over and forgotten, its
+    leg is not kept (only the ACK's bytes are), yet a copy of the 200 is ACKed the same."""
+    from pbx.calls.leg import Leg
+
+    office = Office("201", "202")
+    a, b = office["201"], office["202"]
+    fork, ok = answered(office)
+    callee_ok = b.answer(fork, 200, sdp(5000))  # the same 200 again (harness: same tag)
+    first_ack = b.requests("ACK")[-1]
+    a.in_dialog("BYE", ok, 2)
+    b.answer(b.last("BYE"))
+    assert not office.core.calls()
+    assert not any(isinstance(v, Leg) for v in office.core._by_client.values())
+    b.send(callee_ok)
+    assert bytes(b.requests("ACK")[-1]) == bytes(first_ack)

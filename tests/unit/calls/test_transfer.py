@@ -165,3 +165,20 @@ def test_a_target_that_declines_fails_the_transfer_and_without_the_transferor_en
     a.in_dialog("BYE", ok, 6)  # the transferor hangs up at once
     c.answer(c.last("INVITE"), 603)
     assert b.requests("BYE"), "nobody is left for the transferee: its call ends"
+
+
+def test_the_records_say_who_transferred_to_whom() -> None:
+    office = Office("201", "202", "203")
+    a, b, c = office["201"], office["202"], office["203"]
+    fork, ok = answered(office)
+    refer(a, ok, 5, "203")
+    invite = c.last("INVITE")
+    c.answer(invite, 200, sdp(6000))
+    b.answer(b.last("INVITE"), 200, sdp(7000, 3))
+    c.in_dialog("BYE", invite, 2)
+    records = [r for r in office.rows if type(r).__name__ == "CallRecord"]
+    first, second = records
+    assert (first.caller, first.callee, first.end_reason) == ("201", "202", "transferred")
+    assert (first.transferred_by, first.transferred_to) == ("201", "203")
+    assert (second.caller, second.callee, second.status) == ("202", "203", 200)
+    assert (second.transferred_by, second.transferred_to) == ("201", "203")
