@@ -344,6 +344,9 @@ class Office:
         assert isinstance(wire, Request | Response)
         self._carry_out(self.core.receive(wire, phone.flow, self.now))
 
+    def open_relays(self) -> list[FakeRelay]:
+        return [r for r in self.relays if not r.closed]
+
     def advance(self, seconds: float) -> None:
         """Move the clock, firing every deadline on the way in order."""
         end = self.now + seconds
@@ -372,7 +375,9 @@ class Office:
                 self.relays.append(relay)
                 self._carry_out(self.core.relay_ready(output.app, relay, self.now))
             elif isinstance(output, CloseRelay):
-                pass
+                handle = output.relay
+                assert isinstance(handle, FakeRelay), handle
+                handle.closed = True
             elif isinstance(output, Persist):
                 self.rows.append(output.row)
 

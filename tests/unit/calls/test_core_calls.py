@@ -74,3 +74,16 @@ def test_a_copy_of_the_200_after_the_call_ended_gets_the_same_ack_from_what_is_l
     assert not any(isinstance(v, Leg) for v in office.core._by_client.values())
     b.send(callee_ok)
     assert bytes(b.requests("ACK")[-1]) == bytes(first_ack)
+
+
+def test_every_way_a_call_ends_closes_its_relay() -> None:
+    office = Office("201", "202")
+    a, b = office["201"], office["202"]
+    fork, ok = answered(office)  # answered, then the caller hangs up
+    a.in_dialog("BYE", ok, 2)
+    a.send(a.invite("202"))  # rings until the ring timeout
+    b.answer(b.last("INVITE"), 180)
+    a.send(a.invite("202"))  # busy
+    b.answer(b.last("INVITE"), 486)
+    office.advance(120)  # the first ringing one times out
+    assert office.relays and not office.open_relays(), office.open_relays()

@@ -44,6 +44,7 @@ def test_a_blind_transfer_joins_the_other_party_to_the_target(transferor: str) -
     # The new call is a call: the target hangs up, the transferee is hung up.
     c.in_dialog("BYE", invite, 2)
     assert y.requests("BYE")
+    assert not office.open_relays(), "the call's relay is closed at its end"
 
 
 def test_a_blind_transfer_to_a_busy_target_keeps_the_call() -> None:
@@ -108,6 +109,7 @@ def test_an_attended_transfer_joins_the_two_remote_parties() -> None:
     assert {r.call_id for r in byes} == {ok1.call_id, ok2.call_id}, "both of A's legs released"
     assert not b.requests("BYE") and not c.requests("BYE")
     assert frags(a)[-1] == 200
+    assert len(office.open_relays()) == 1, "the first call's relay is closed at the join"
 
 
 def test_a_semi_attended_transfer_joins_when_the_target_answers() -> None:
