@@ -281,5 +281,5 @@ def test_over_a_reliable_transport_a_held_bye_waits_64_t1_for_the_ack() -> None:
     leg.answer(ANSWER, T0)
     assert leg.hangup(T0 + 1) == [] and leg.next_deadline() == T0 + 1 + 32.0
     assert run_timers(leg, T0 + 32.9) == []
-    (_, out), = run_timers(leg, T0 + 33.0)
+    ((_, out),) = run_timers(leg, T0 + 33.0)
     assert [r.method for r in requests(out)] == ["BYE"]

@@ -209,9 +209,7 @@ def test_the_ack_carries_the_credentials_of_an_invite_sent_again_after_a_challen
     callee = Callee()
     invite = callee.invite
     header = ("Proxy-Authorization", 'Digest username="line"')
-    with_credentials = wire_request(
-        replace(invite, headers=invite.headers.with_added(*header))
-    )
+    with_credentials = wire_request(replace(invite, headers=invite.headers.with_added(*header)))
     leg = OutgoingLeg(id="out", setup=make_setup(), transport="UDP", reliable=False,
                       destination=callee.leg(make_setup()).destination,
                       invite=with_credentials)  # fmt: skip
