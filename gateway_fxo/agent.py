@@ -2,9 +2,10 @@
 
 What happens to the line is the pure table of ``line_machine``; this module turns what the line
 card, the tone detector, the timers and the switch say into its inputs and carries its actions
-out. The SIP side is the project's transaction layer (``trunk.py``) with the dialog usages of
-``sip_leg`` (the 2xx resent until the ACK, §13.3.1.4). Time comes from the injected clock; one
-``loop.call_at`` is armed for the earliest of the layer's, the legs' and the line's deadlines.
+out. The SIP side is the project's transaction layer (``trunk.py``) with the switch's own legs
+(``pbx.calls.leg*``, carried out by ``sip_legs``: the 2xx resent until the ACK, §13.3.1.4).
+Time comes from the injected clock; one ``loop.call_at`` is armed for the earliest of the
+layer's, the legs' and the line's deadlines.
 
 Inbound: the line rings, caller ID arrives between the first rings, and after
 ``answer_after_rings`` we INVITE the switch; when a phone answers we go off hook and bridge
@@ -47,13 +48,10 @@ from gateway_fxo.line import (
 from gateway_fxo.line_machine import STATUS, LineAction, LineInput, LineMachineState, step
 from gateway_fxo.line_policy import AgentSettings, LineCall, disconnect_reason
 from gateway_fxo.media import RtpLeg
-from gateway_fxo.sip_leg import (
-    LegState,
-    UacInviteLeg,
-    UasInviteLeg,
-)  # fmt: skip
+from gateway_fxo.sip_legs import LegRunner
 from gateway_fxo.sip_media import answer_sdp, offer_sdp, remote_of
 from gateway_fxo.trunk import ServerTransactionKey, TrunkClient
+from pbx.calls.leg_states import UNANSWERED
 from pbx.clock import Clock, SystemClock
 from pbx.sip.message import Request
 from pbx.sip.sdp import SessionDescription
@@ -69,7 +67,6 @@ I = LineInput  # noqa: E741
 A = LineAction
 SUPERVISE_EVERY = 0.1
 ANSWER_LEVEL_RMS = 400.0  # about -35 dBm0: the far party's voice, not line noise or our echo
-Leg = UasInviteLeg | UacInviteLeg
 
 
 class Agent(SipSide):
@@ -93,8 +90,8 @@ class Agent(SipSide):
             transport=self.transport, clock=self.clock, timers=timers,
         )  # fmt: skip
         self.trunk.on_request = self._on_request
-        self.trunk.on_response = self._on_late_response
         self.trunk.on_deadline_changed = self._rearm
+        self.legs = LegRunner(self.trunk, self.clock, self._on_leg_event)
         self.machine = S.IDLE
         self.status = STATUS[S.IDLE]
         self.rings = 0
@@ -102,9 +99,6 @@ class Agent(SipSide):
         self._callerid_rx = CallerIdReceiver()
         self._tones = ToneDetector(settings.country)
         self._call: LineCall | None = None
-        self._legs: dict[str, Leg] = {}
-        self._invite_keys: dict[str, tuple[ServerTransactionKey, Flow | None]] = {}
-        """The server transaction (and the flow) of each switch INVITE a leg answers."""
         self._deadlines: dict[str, float] = {}
         """The line's timers by name: ring_gone, dial_tone, early_limit, supervise."""
         self._timer: asyncio.TimerHandle | None = None
@@ -188,8 +182,8 @@ class Agent(SipSide):
             self._callerid_rx = CallerIdReceiver()
         elif action is A.OFFER:
             self._offer_call()
-        elif action is A.CANCEL_OFFER and call is not None and call.invite is not None:
-            self.trunk.cancel(call.invite)
+        elif action is A.CANCEL_OFFER and call is not None:
+            self._hang_up(call)  # our INVITE is CANCELled (§9.1)
         elif action is A.ACCEPT:
             assert request is not None and key is not None
             self._accept(request, key, flow)
@@ -217,9 +211,7 @@ class Agent(SipSide):
         elif action in _REFUSALS and call is not None:
             self._respond(call, *_REFUSALS[action])
         elif action is A.BYE and call is not None:
-            leg = self._legs.get(call.call_id)
-            if leg is not None:
-                self._carry_out(leg, leg.hang_up(now))
+            self._hang_up(call)
         elif action is A.START_SUPERVISION and call is not None:
             call.answered = True  # answered on both sides: the hang-up tones count now
             call.last_sound = now
@@ -236,17 +228,15 @@ class Agent(SipSide):
             return
         if call.rtp is not None:
             call.rtp.close()
-        leg = self._legs.get(call.call_id)
-        if isinstance(leg, UacInviteLeg) and leg.state is not LegState.CONFIRMED:
-            leg.hang_up(now)  # a 2xx still coming (it crossed our CANCEL) gets ACK and BYE
+        leg = self.legs.legs.get(call.call_id)
+        if leg is not None and leg.state in UNANSWERED:
+            # Our INVITE is CANCELled (a 2xx crossing it gets ACK and BYE); theirs refused.
+            self._hang_up(call)
 
     # -- one timer for everything ---------------------------------------------------------
     def _rearm(self) -> None:
         times = [t for t in self._deadlines.values()]
-        times += [t for leg in self._legs.values() if (t := leg.next_deadline()) is not None]
-        layer = self.trunk.next_deadline()
-        if layer is not None:
-            times.append(layer)
+        times += [t for t in (self.trunk.next_deadline(), self.legs.next_deadline()) if t]
         when = min(times) if times else None
         if when == self._timer_at:
             return
@@ -262,8 +252,7 @@ class Agent(SipSide):
         self._timer, self._timer_at = None, None
         now = self.clock.monotonic()
         self.trunk.handle_timer(now)
-        for leg in list(self._legs.values()):
-            self._carry_out(leg, leg.handle_timer(now))
+        self.legs.handle_timer(now)
         for name, when in sorted(self._deadlines.items(), key=lambda item: item[1]):
             if when <= now and self._deadlines.get(name) == when:
                 del self._deadlines[name]
@@ -297,11 +286,8 @@ class Agent(SipSide):
                         invite=invite, digits=uri.user, offer=invite.body,
                         started=self.clock.monotonic())  # fmt: skip
         self._call = call
-        self._invite_keys[call.call_id] = (key, flow)
-        self._legs[call.call_id] = UasInviteLeg(
-            invite, local_tag=call.local_tag, contact=self.trunk.contact(),
-            new_via=self.trunk.via, settings=self.trunk.timers,
-        )  # fmt: skip
+        assert flow is not None  # a request from the transport always has its flow
+        self.legs.incoming(invite, key, flow, local_tag=call.local_tag)
         self._tones = ToneDetector(self.settings.country)
         self._spawn(self._open_rtp(call))
 

@@ -1,11 +1,12 @@
-"""The agent's SIP side: what the switch sends, the dialog usages' outputs, and the INVITE
-for a ringing line. A base class of ``Agent`` (agent.py), which owns the state it uses: the
-line's machine and call, the legs by Call-ID and the trunk (the transaction layer).
+"""The agent's SIP side: what the switch sends, the legs' events, and the INVITE for a
+ringing line. A base class of ``Agent`` (agent.py), which owns the state it uses: the line's
+machine and call, the legs (``sip_legs.LegRunner``, the switch's own ``pbx.calls`` legs) and the
+trunk (the transaction layer).
 
 Requests arrive from the transaction layer (a retransmission never gets here, §17.2); a new
-INVITE goes to the line's table; a CANCEL gets 200 when it matches the INVITE's transaction and
-the INVITE a 487 only while no final response was sent (§9.2); BYE, re-INVITE and UPDATE are
-answered in the dialog.
+INVITE goes to the line's table; an ACK, and a request with a To tag, to the leg whose dialog it
+is in (481 when none); a CANCEL to the leg answering its INVITE (§9.2: 200, and 487 to the
+INVITE only while no final response was sent). What the legs report becomes the line's inputs.
 """
 
 from __future__ import annotations
@@ -18,23 +19,17 @@ from gateway_fxo.line import LineCard
 from gateway_fxo.line_machine import LineInput, LineMachineState
 from gateway_fxo.line_policy import AgentSettings, LineCall
 from gateway_fxo.media import RtpLeg
-from gateway_fxo.sip_leg import (
-    AckTimedOut,
-    LegConfirmed,
-    LegOutput,
-    LegState,
-    SendAck,
-    SendRequest,
-    SendResponse,
-    UacInviteLeg,
-    UasInviteLeg,
-)
+from gateway_fxo.sip_legs import LegRunner
 from gateway_fxo.sip_media import remote_of
 from gateway_fxo.trunk import ServerTransactionKey, TrunkClient
+from pbx.calls.leg import Leg
+from pbx.calls.leg_incoming import IncomingLeg
+from pbx.calls.leg_states import UNANSWERED
+from pbx.calls.outputs import Answered, Confirmed, Ended, Failed, LegEvent, PeerRequest
 from pbx.clock import Clock
 from pbx.sip.errors import SipParseError
 from pbx.sip.headers import NameAddress
-from pbx.sip.message import Message, Request, Response, make_request, make_response
+from pbx.sip.message import Message, Request, make_request, make_response
 from pbx.sip.sdp import SessionDescription
 from pbx.sip.uri import SipUri
 from pbx.transport.flow import Flow
@@ -42,7 +37,7 @@ from pbx.transport.flow import Flow
 log = logging.getLogger("gateway.agent")
 
 I = LineInput  # noqa: E741
-Leg = UasInviteLeg | UacInviteLeg
+GATEWAY_ALLOWS = "INVITE, ACK, CANCEL, BYE, UPDATE, INFO, PRACK, OPTIONS"
 
 
 class SipSide:
@@ -52,11 +47,10 @@ class SipSide:
     settings: AgentSettings
     clock: Clock
     trunk: TrunkClient
+    legs: LegRunner
     machine: LineMachineState
     caller_id: Any
     _call: LineCall | None
-    _legs: dict[str, Leg]
-    _invite_keys: dict[str, tuple[ServerTransactionKey, Flow | None]]
 
     def _feed(
         self,
@@ -72,55 +66,94 @@ class SipSide:
     def _local_sdp(self, call: LineCall) -> bytes:
         raise NotImplementedError
 
-    # -- SIP: the dialog usages' outputs --------------------------------------------------
-    def _carry_out(self, leg: Leg, outputs: list[LegOutput]) -> None:
-        for output in outputs:
-            if isinstance(output, SendResponse):
-                key, flow = self._invite_keys.get(leg.invite.call_id, (None, None))
-                if key is not None:
-                    if output.response.status >= 200 and leg.state is LegState.ACCEPTED:
-                        log.info("event=2xx_sent call_id=%s", leg.invite.call_id)
-                    self.trunk.respond(key, output.response, flow)
-            elif isinstance(output, SendAck):
-                self.trunk.send(output.ack)
-            elif isinstance(output, SendRequest):
-                self.trunk.send_request(output.request)
-            elif isinstance(output, LegConfirmed):
-                log.info("event=confirmed call_id=%s", leg.invite.call_id)
-            elif isinstance(output, AckTimedOut):
-                log.warning("event=ack_timeout call_id=%s", leg.invite.call_id)
-                if self._call is not None and self._call.call_id == leg.invite.call_id:
-                    self._feed(I.ACK_TIMEOUT, why="no ACK for our 200")
-        if leg.state is LegState.TERMINATED and leg.next_deadline() is None:
-            self._legs.pop(leg.invite.call_id, None)
-            self._invite_keys.pop(leg.invite.call_id, None)
+    def _current(self, leg: Leg) -> LineCall | None:
+        call = self._call
+        return call if call is not None and call.call_id == leg.call_id else None
 
+    # -- SIP: what the legs report ----------------------------------------------------------
+    def _on_leg_event(self, leg: Leg, event: LegEvent) -> None:
+        call = self._current(leg)
+        if isinstance(event, Confirmed):
+            log.info("event=confirmed call_id=%s", leg.call_id)
+        elif isinstance(event, Answered):
+            log.info("event=confirmed call_id=%s", leg.call_id)
+            if call is None:
+                log.info("event=answered_after_hang_up call_id=%s", leg.call_id)
+                self.legs.run(leg, leg.hangup(self.clock.monotonic()))
+                return
+            if event.sdp and call.rtp is not None:
+                call.rtp.remote = remote_of(SessionDescription.parse(event.sdp))
+            self._feed(I.SWITCH_ANSWERED)
+        elif isinstance(event, Failed):
+            if call is not None:
+                log.info("event=inbound_refused status=%s call_id=%s", event.status, leg.call_id)
+                self._feed(I.SWITCH_REFUSED, why="the switch refused")
+        elif isinstance(event, Ended):
+            self._leg_ended(leg, event.reason, call)
+        elif isinstance(event, PeerRequest):
+            self._peer_request(leg, event, call)
+
+    def _leg_ended(self, leg: Leg, reason: str, call: LineCall | None) -> None:
+        if reason == "no ACK":
+            log.warning("event=ack_timeout call_id=%s", leg.call_id)
+        if call is None:
+            return
+        if reason == "no ACK":
+            self._feed(I.ACK_TIMEOUT, why="no ACK for our 200")
+        elif reason == "cancelled":
+            self._feed(I.SWITCH_CANCEL, why="cancelled by the switch")
+        else:
+            self._feed(I.SWITCH_BYE, why="the phone hung up" if reason == "hung up" else reason)
+
+    def _peer_request(self, leg: Leg, event: PeerRequest, call: LineCall | None) -> None:
+        """A re-INVITE or UPDATE keeps the media as it is (our SDP again where an offer or our
+        offer is due); INFO is taken and ignored; the rest is not for a phone line."""
+        now, method = self.clock.monotonic(), event.request.method
+        if method in ("INVITE", "UPDATE") and call is not None and call.rtp is not None:
+            body = self._local_sdp(call) if event.sdp is not None or method == "INVITE" else b""
+            self.legs.run(leg, leg.reply(event.ref, 200, now, body=body))
+        elif method in ("INVITE", "UPDATE"):
+            self.legs.run(leg, leg.reply(event.ref, 481, now))
+        elif method == "INFO":
+            self.legs.run(leg, leg.reply(event.ref, 200, now))
+        else:
+            allow = [("Allow", GATEWAY_ALLOWS)]
+            self.legs.run(leg, leg.reply(event.ref, 405, now, headers=allow))
+
+    # -- SIP: our answers to the switch's INVITE ------------------------------------------
     def _respond(self, call: LineCall, status: int, reason: str | None = None, *,
                  body: bytes = b"") -> None:  # fmt: skip
-        leg = self._legs.get(call.call_id)
-        if isinstance(leg, UasInviteLeg):
-            self._carry_out(leg, leg.respond(status, self.clock.monotonic(), reason, body=body))
+        """183 (early media), 200 or a refusal to the switch's INVITE of ``call``."""
+        leg = self.legs.legs.get(call.call_id)
+        if not isinstance(leg, IncomingLeg):
+            return
+        now = self.clock.monotonic()
+        if status < 200:
+            self.legs.run(leg, leg.progress(status, now, sdp=body))
+        elif status < 300:
+            self.legs.run(leg, leg.answer(body, now))
+        else:
+            self.legs.run(leg, leg.reject(status, now, reason=reason))
+
+    def _hang_up(self, call: LineCall) -> None:
+        """End the call's leg: BYE (after the ACK for our 200, §15), or CANCEL our INVITE."""
+        leg = self.legs.legs.get(call.call_id)
+        if leg is not None:
+            self.legs.run(leg, leg.hangup(self.clock.monotonic()))
 
     def _reply(self, request: Request, key: ServerTransactionKey | None, flow: Flow | None,
-               status: int, reason: str | None = None, *, body: bytes = b"") -> None:  # fmt: skip
-        """A response outside the call's leg (OPTIONS, BYE, CANCEL, refusals)."""
+               status: int, reason: str | None = None) -> None:  # fmt: skip
+        """A response outside any leg (OPTIONS, a CANCEL or request of no call, refusals)."""
         if key is None:
             return
         headers = [("Contact", str(self.trunk.contact()))]
-        if body:
-            headers.append(("Content-Type", "application/sdp"))
         tag = request.to.tag or secrets.token_hex(6)
-        response = make_response(request, status, reason, to_tag=tag, headers=headers, body=body)
+        response = make_response(request, status, reason, to_tag=tag, headers=headers)
         self.trunk.respond(key, response, flow)
 
     # -- SIP: what the switch sends -------------------------------------------------------
     def _on_message(self, message: Message, flow: Flow) -> None:
         self.trunk.receive(message, flow)
-
-    def _on_late_response(self, response: Response) -> None:
-        leg = self._legs.get(response.call_id)
-        if isinstance(leg, UacInviteLeg) and response.cseq.method == "INVITE":
-            self._carry_out(leg, leg.receive(response, self.clock.monotonic()))
 
     def _on_request(self, request: Request, key: ServerTransactionKey | None,
                     flow: Flow | None) -> None:  # fmt: skip
@@ -132,52 +165,46 @@ class SipSide:
     def _on_request_checked(self, request: Request, key: ServerTransactionKey | None,
                             flow: Flow | None) -> None:  # fmt: skip
         method, now = request.method, self.clock.monotonic()
-        leg = self._legs.get(request.call_id)
-        call = self._call
-        current = call is not None and call.call_id == request.call_id
         if method == "ACK":
-            if isinstance(leg, UasInviteLeg):
-                self._carry_out(leg, leg.receive(request, now))
-        elif method == "OPTIONS":
-            self._reply(request, key, flow, 200)
-        elif method == "INVITE" and request.to.tag is None:
+            leg = self.legs.dialog_leg(request)
+            if leg is not None:
+                self.legs.run(leg, leg.on_ack(request, now))
+            return
+        if key is None:
+            return
+        if method == "CANCEL":
+            self._on_cancel(request, key, flow)
+        elif request.to.tag is not None:
+            leg = self.legs.dialog_leg(request)
+            if leg is None:
+                self._reply(request, key, flow, 481)  # §12.2.2
+            else:
+                self.legs.run(leg, leg.on_request(key, request, now))
+        elif method == "INVITE":
             uri = request.uri
             if not (isinstance(uri, SipUri) and uri.user):
                 self._reply(request, key, flow, 484)
                 return
             self._feed(I.SWITCH_INVITE, request=request, key=key, flow=flow)
-        elif method == "CANCEL":
-            self._on_cancel(request, key, flow, leg, current)
-        elif method == "BYE" and leg is not None and request.to.tag in _tags(leg):
+        elif method == "OPTIONS":
             self._reply(request, key, flow, 200)
-            if isinstance(leg, UasInviteLeg):
-                leg.receive(request, now)
-            self._legs.pop(request.call_id, None)
-            if current:
-                self._feed(I.SWITCH_BYE, why="the phone hung up")
-        elif method in ("INVITE", "UPDATE") and current and call is not None and call.rtp:
-            # A re-INVITE or refresh: same media, same answer.
-            self._reply(request, key, flow, 200, body=self._local_sdp(call))
-        elif request.to.tag is not None or current:
-            self._reply(request, key, flow, 481)
         else:
             self._reply(request, key, flow, 405)
 
-    def _on_cancel(self, request: Request, key: ServerTransactionKey | None, flow: Flow | None,
-                   leg: Leg | None, current: bool) -> None:  # fmt: skip
-        """§9.2: 200 to the CANCEL when it matches the INVITE's transaction (481 otherwise);
-        then 487 to the INVITE if no final response was sent, else nothing changes."""
-        if self.trunk.layer.find_invite_for_cancel(request) is None:
+    def _on_cancel(self, request: Request, key: ServerTransactionKey, flow: Flow | None) -> None:
+        """§9.2: 481 when the CANCEL matches no INVITE transaction; else 200, and the leg sends
+        487 to the INVITE if no final response went yet (the line's table then hangs up)."""
+        invite = self.trunk.layer.find_invite_for_cancel(request)
+        if invite is None:
             self._reply(request, key, flow, 481)
             return
-        self._reply(request, key, flow, 200)
-        if not isinstance(leg, UasInviteLeg) or leg.answered:
+        leg = self.legs.invite_leg(invite.key)
+        if leg is None or leg.state not in UNANSWERED:
             log.info("event=cancel_after_answer call_id=%s", request.call_id)
+        if leg is None:
+            self._reply(request, key, flow, 200)  # the INVITE was refused already
             return
-        if current:
-            self._feed(I.SWITCH_CANCEL, why="cancelled by the switch")
-        else:
-            self._carry_out(leg, leg.respond(487, self.clock.monotonic()))
+        self.legs.run(leg, leg.on_cancel(key, request, self.clock.monotonic()))
 
     async def _inbound(self, call: LineCall) -> None:
         caller = self.caller_id
@@ -192,10 +219,8 @@ class SipSide:
         host, port = self.settings.switch
         offer = self._local_sdp(call)
         ident = NameAddress(display_name=name, uri=SipUri(user=number, host=host))
-        leg: UacInviteLeg | None = None
 
         def build(attempt: int, extra: list[tuple[str, str]]) -> Request:
-            nonlocal leg
             request = make_request(
                 "INVITE", SipUri(user="inbound", host=host, port=port), via=self.trunk.via(),
                 from_=NameAddress(display_name=name, uri=ident.uri,
@@ -206,37 +231,7 @@ class SipSide:
                 body=offer, content_type="application/sdp",
             )  # fmt: skip
             call.invite = request
-            if leg is None:
-                leg = UacInviteLeg(request, new_via=self.trunk.via)
-                self._legs[call.call_id] = leg
-            else:
-                leg.resent_with(request, extra)
             return request
 
         log.info("event=inbound_call number=%s name=%r call_id=%s", number, name, call.call_id)
-        try:
-            _, response = await self.trunk.authenticated(build)
-        except TimeoutError:
-            response = None
-        assert leg is not None
-        if response is not None:
-            self._carry_out(leg, leg.receive(response, self.clock.monotonic()))
-        if response is None or response.status >= 300:
-            self._legs.pop(call.call_id, None)
-            if self._call is call:
-                status = response.status if response is not None else "timeout"
-                log.info("event=inbound_refused status=%s call_id=%s", status, call.call_id)
-                self._feed(I.SWITCH_REFUSED, why="the switch refused")
-            return
-        if self._call is not call:
-            log.info("event=answered_after_hang_up call_id=%s", call.call_id)
-            return  # the leg sent ACK and BYE: our CANCEL crossed the 200
-        if response.body:
-            rtp.remote = remote_of(SessionDescription.parse(response.body))
-        self._feed(I.SWITCH_ANSWERED)
-
-
-def _tags(leg: Leg) -> tuple[str | None, ...]:
-    if isinstance(leg, UasInviteLeg):
-        return (leg.local_tag,)
-    return (leg.invite.from_.tag,)
+        self.legs.outgoing(build)  # its answer, refusal or timeout come as the leg's events

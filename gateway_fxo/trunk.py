@@ -5,7 +5,9 @@ transactions for REGISTER, INVITE, CANCEL and BYE (retransmitted over UDP, §17.
 transactions for what the switch sends (a retransmitted request is answered from its
 transaction, §17.2). The clock is injected; the layer's next deadline is reported to the agent,
 which arms one ``loop.call_at`` for it and the line's own timers. This module also registers the
-line's account and answers digest challenges.
+line's account and answers digest challenges. What a call's client transactions get (responses,
+a timeout, their end) goes to the legs (``sip_legs.py``) through the ``on_client_*`` hooks; a
+REGISTER's answer is awaited here.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pbx.sip.transaction import (
     SendMessage,
     ServerKey,
     TimerSettings,
+    TransactionTerminated,
     TransactionTimeout,
     TransportErrorReported,
 )
@@ -69,8 +72,12 @@ class TrunkClient:
         self.local: tuple[str, int] = (bind, 0)
         self.registered = asyncio.Event()
         self.on_request: RequestHandler = lambda _r, _k, _f: None
-        self.on_response: Callable[[Response], None] = lambda _r: None
-        """A response no transaction waits for any more (a 2xx copy: ACK it again)."""
+        self.on_client_response: Callable[[ClientKey, Response], None] = lambda _k, _r: None
+        """A response on a client transaction nobody awaits here (a call's: its leg's)."""
+        self.on_client_failure: Callable[[ClientKey], None] = lambda _k: None
+        """Such a transaction timed out or could not be sent (§8.1.3.1: as a 408)."""
+        self.on_client_gone: Callable[[ClientKey], None] = lambda _k: None
+        """Such a transaction is over (the layer forgot it)."""
         self.on_deadline_changed: Callable[[], None] = lambda: None
         self._waiting: dict[ClientKey, _Waiting] = {}
 
@@ -101,11 +108,19 @@ class TrunkClient:
             elif isinstance(output, DeliverMessage):
                 self._deliver(output)
             elif isinstance(output, TransactionTimeout | TransportErrorReported):
-                waiting = self._waiting.pop(output.key, None) if isinstance(
-                    output.key, ClientKey
-                ) else None  # fmt: skip
-                if waiting is not None and not waiting.future.done():
+                if not isinstance(output.key, ClientKey):
+                    continue
+                waiting = self._waiting.pop(output.key, None)
+                if waiting is None:
+                    self.on_client_failure(output.key)
+                elif not waiting.future.done():
                     waiting.future.set_exception(TimeoutError(f"no answer ({output})"))
+            elif (
+                isinstance(output, TransactionTerminated)
+                and isinstance(output.key, ClientKey)
+                and output.key not in self._waiting
+            ):
+                self.on_client_gone(output.key)
         self.on_deadline_changed()
 
     def _send_output(self, output: SendMessage) -> None:
@@ -131,9 +146,12 @@ class TrunkClient:
             self.on_request(message, server, source)
             return
         assert isinstance(message, Response)
-        waiting = self._waiting.get(output.key) if isinstance(output.key, ClientKey) else None
-        if waiting is None or waiting.future.done():
-            self.on_response(message)
+        assert isinstance(output.key, ClientKey)
+        waiting = self._waiting.get(output.key)
+        if waiting is None:
+            self.on_client_response(output.key, message)
+        elif waiting.future.done():
+            pass  # a copy of the final response a REGISTER already got
         elif message.status < 200:
             if waiting.on_provisional is not None:
                 waiting.on_provisional(message)
@@ -141,9 +159,17 @@ class TrunkClient:
             waiting.future.set_result(message)
 
     # -- the TU's side --------------------------------------------------------------------
-    def send(self, message: Message) -> None:
-        """Send outside any transaction: the ACK for a 2xx (§17.1.1.3)."""
-        self.transport.send(message, self._destination())
+    def destination(self) -> Destination:
+        """Where every request to the switch goes: the address the line is configured with."""
+        return self._destination()
+
+    def transmit(self, message: Message, destination: Destination | None,
+                 flow: Flow | None) -> None:  # fmt: skip
+        """Send outside any transaction: the ACK for a 2xx (§17.1.1.3), a 2xx resent by the
+        UAS core (§13.3.1.4) to the flow its INVITE came on (§18.2.2)."""
+        if isinstance(message, Response):
+            destination = response_destination(message.top_via, flow)
+        self.transport.send(message, destination or self._destination())
 
     def respond(self, key: ServerTransactionKey, response: Response, source: Flow | None) -> None:
         """Our response on server transaction ``key``; once the transaction is gone (a 2xx
@@ -154,17 +180,15 @@ class TrunkClient:
             self.transport.send(response, destination)
         self.carry_out(out)
 
-    def cancel(self, invite: Request) -> None:
+    def cancel(self, invite_key: ClientKey) -> None:
         """§9.1: CANCEL our INVITE (the layer holds it until a provisional response came)."""
-        self.carry_out(self.layer.cancel(client_key(invite), self.clock.monotonic()))
+        self.carry_out(self.layer.cancel(invite_key, self.clock.monotonic()))
 
-    def send_request(self, request: Request) -> None:
-        """Start a client transaction whose answer nobody waits for (a BYE)."""
-        self.carry_out(
-            self.layer.send_request(
-                request, self._destination(), self.clock.monotonic(), reliable=False
-            )
-        )
+    def start(self, request: Request, destination: Destination) -> None:
+        """Start a client transaction whose responses go to ``on_client_response``."""
+        reliable = destination.transport != "UDP"
+        now = self.clock.monotonic()
+        self.carry_out(self.layer.send_request(request, destination, now, reliable=reliable))
 
     async def transaction(
         self, request: Request, on_provisional: Callable[[Response], None] | None = None
@@ -211,14 +235,23 @@ class TrunkClient:
         layer ACKs a challenge to an INVITE (§17.1.1.3)."""
         request = build(1, [])
         response = await self.transaction(request, on_provisional)
-        if response.status not in (401, 407):
+        credentials = self.credentials(request, response)
+        if credentials is None:
             return request, response
+        request = build(2, [credentials])
+        return request, await self.transaction(request, on_provisional)
+
+    def credentials(self, request: Request, response: Response) -> tuple[str, str] | None:
+        """The header field answering a 401/407 to ``request`` with the line's account
+        (§22.2, §22.3); None for any other response or a challenge we cannot answer."""
+        if response.status not in (401, 407):
+            return None
         header = "www-authenticate" if response.status == 401 else "proxy-authenticate"
         reply = "Authorization" if response.status == 401 else "Proxy-Authorization"
         challenge = choose_challenge(response.headers.get_all(header))
         if challenge is None:
-            return request, response
-        credentials = answer_challenge(
+            return None
+        answer = answer_challenge(
             challenge,
             username=self.account,
             password=self.password,
@@ -226,8 +259,7 @@ class TrunkClient:
             uri=str(request.uri),
             cnonce=secrets.token_hex(8),
         )
-        request = build(2, [(reply, credentials.to_header_value())])
-        return request, await self.transaction(request, on_provisional)
+        return reply, answer.to_header_value()
 
     async def register_loop(self) -> None:
         call_id = secrets.token_hex(10) + "@gateway"

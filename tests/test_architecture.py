@@ -109,6 +109,17 @@ ALLOWED_FOR_GATEWAY = (
     "pbx.errors",
     "pbx.sd_notify",
 )
+GATEWAY_LEGS = {
+    "pbx.calls.leg",
+    "pbx.calls.leg_incoming",
+    "pbx.calls.leg_outgoing",
+    "pbx.calls.leg_states",
+    "pbx.calls.outputs",
+    "pbx.calls.resend",
+}
+"""The switch's pure legs, which the gateway's SIP side is built on; nothing else of pbx.calls
+(not the core, the service, the bridges or the applications)."""
+LEG_DEPENDENCIES = GATEWAY_LEGS | {"pbx.calls.session_timer"}
 ALLOWED_FOR_WEBADMIN = (
     "pbx.store",
     "pbx.config",
@@ -124,7 +135,22 @@ ALLOWED_FOR_WEBADMIN = (
     [("gateway_fxo", ALLOWED_FOR_GATEWAY), ("webadmin", ALLOWED_FOR_WEBADMIN)],
 )
 def test_other_processes_use_only_their_part_of_pbx(folder: str, allowed: tuple[str, ...]) -> None:
+    legs = GATEWAY_LEGS if folder == "gateway_fxo" else set()
     for path in modules(folder):
         for name in imported_names(path):
-            if top(name) == "pbx":
+            if top(name) == "pbx" and name not in legs:
                 assert name.startswith(allowed), f"{path.relative_to(ROOT)} imports {name}"
+
+
+@pytest.mark.parametrize("module", sorted(LEG_DEPENDENCIES))
+def test_the_legs_the_gateway_uses_stay_pure_and_apart_from_the_core(module: str) -> None:
+    """What the gateway imports of pbx.calls imports no more of it than the legs themselves
+    (and the pure session-timer rules), and does no I/O: the gateway never drags in the call
+    core, its service, the store writer or the applications."""
+    path = ROOT / (module.replace(".", "/") + ".py")
+    for name in imported_names(path):
+        assert top(name) not in FORBIDDEN_IN_PURE, f"{module} imports {name}"
+        if name.startswith("pbx.calls"):
+            assert name in LEG_DEPENDENCIES, f"{module} imports {name}"
+        elif top(name) == "pbx":
+            assert name.startswith(("pbx.sip", "pbx.transport.flow")), f"{module} imports {name}"

@@ -37,6 +37,8 @@ class IncomingLeg(Leg):
     _ok: Response | None = None
     _ok_resend: Resend | None = None
     _confirmed: bool = False
+    _bye_held: bool = False
+    """The owner hung up after our 2xx but before its ACK: the BYE waits for it (§15)."""
 
     @property
     def call_id(self) -> str:
@@ -164,6 +166,13 @@ class IncomingLeg(Leg):
     def hangup(self, now: float, *, status: int = 480) -> list[Output]:
         if self.state in UNANSWERED:
             return self.reject(status, now)
+        if self.state is LegState.CONFIRMED and self._ok is not None and not self._confirmed:
+            # §15: no BYE on a confirmed dialog before the ACK for our 2xx came or the wait for
+            # it is over (64*T1 of resending it, or of waiting over a reliable transport).
+            self._bye_held = True
+            if self._ok_resend is None:
+                self._timers["held bye"] = now + 64 * self.setup.t1
+            return self._flush()
         return Leg.hangup(self, now, status=status)
 
     # -- what the caller sends ---------------------------------------------------------
@@ -184,6 +193,9 @@ class IncomingLeg(Leg):
                 self._confirmed = True
                 sdp = ack.body if self.offered_late and ack.body else None
                 self._out.append(Confirmed(leg=self.id, sdp=sdp))
+                if self._bye_held:
+                    self._bye_held = False
+                    self._bye(now)
             return self._flush()
         return Leg.on_ack(self, ack, now)
 
@@ -211,10 +223,20 @@ class IncomingLeg(Leg):
             if due == "resend":
                 self._out.append(Transmit(message=self._ok, flow=self.peer_flow))
             elif due == "give up":
-                # §13.3.1.4: no ACK in 64*T1: the session ends.
+                # §13.3.1.4: no ACK in 64*T1: the session ends (the owner is told unless it
+                # asked for the end already).
                 self._ok_resend = None
-                self._end("no ACK")
+                if not self._bye_held:
+                    self._end("no ACK")
+                self._bye_held = False
                 self._bye(now)
+
+    def _timer_fired(self, name: str, now: float) -> None:
+        if name == "held bye":
+            self._bye_held = False
+            self._bye(now)
+            return
+        Leg._timer_fired(self, name, now)
 
     def _no_prack(self, now: float) -> None:
         """RFC 3262 §3: no PRACK in 64*T1: the UAS SHOULD reject the INVITE with a 5xx."""

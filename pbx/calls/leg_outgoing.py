@@ -135,7 +135,10 @@ class OutgoingLeg(Leg):
         assert self.dialog is not None
         if self._ack is None or not same:
             self._ack = build_ack(
-                self.dialog, self.invite.cseq.seq, via=self.setup.new_via(self.transport)
+                self.dialog,
+                self.invite.cseq.seq,
+                via=self.setup.new_via(self.transport),
+                headers=self._credentials(),
             )
         # §13.2.2.4: every 2xx is ACKed, retransmissions too.
         self._out.append(Transmit(message=self._ack, destination=self.destination))
@@ -151,10 +154,24 @@ class OutgoingLeg(Leg):
         self._out.append(Answered(leg=self.id, sdp=sdp, response=response))
 
     def _ack_and_bye(self, dialog: Dialog, now: float) -> None:
-        ack = build_ack(dialog, self.invite.cseq.seq, via=self.setup.new_via(self.transport))
+        ack = build_ack(
+            dialog,
+            self.invite.cseq.seq,
+            via=self.setup.new_via(self.transport),
+            headers=self._credentials(),
+        )
         self._out.append(Transmit(message=ack, destination=self.destination))
         _, bye = next_request(dialog, "BYE", now, via=self.setup.new_via(self.transport))
         self._out.append(StartClient(request=bye, destination=self.destination, leg=self.id))
+
+    def _credentials(self) -> list[tuple[str, str]]:
+        """§13.2.2.4: the ACK for a 2xx carries the credentials the INVITE carried (an INVITE
+        sent again after a 401/407 challenge)."""
+        return [
+            (name, value)
+            for name in ("Authorization", "Proxy-Authorization")
+            for value in self.invite.headers.get_all(name.lower())
+        ]
 
     def _failure(self, response: Response) -> None:
         was_live = self.state in UNANSWERED

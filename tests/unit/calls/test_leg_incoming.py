@@ -250,3 +250,36 @@ def test_hangup_of_an_answered_leg_sends_bye_and_no_ended() -> None:
     assert [o.request.method for o in out if isinstance(o, StartClient)] == ["BYE"]
     assert not ended(out), "an end the owner asked for is not reported back"
     assert leg.state is LegState.TERMINATING
+
+
+# -- a hang-up before the ACK: the BYE waits for it (§15) ------------------------------------
+def test_a_hangup_before_the_ack_waits_for_it_then_byes() -> None:
+    caller, leg = answered()
+    assert leg.hangup(T0 + 1) == [], "§15: no BYE before the ACK for our 2xx"
+    assert leg.state is LegState.CONFIRMED
+    out = leg.on_ack(caller.request("ACK"), T0 + 2)
+    assert of_type(out, Confirmed) and [r.method for r in requests(out)] == ["BYE"]
+    assert not ended(out) and leg.state is LegState.TERMINATING
+    assert leg.on_ack(caller.request("ACK"), T0 + 3) == [], "a copy of the ACK: no second BYE"
+
+
+def test_a_hangup_before_an_ack_that_never_comes_byes_at_the_64_t1_give_up() -> None:
+    caller, leg = answered()
+    leg.hangup(T0 + 1)
+    fired = run_timers(leg, T0 + 64 * 0.5 + 1)
+    byes = [(when, r) for when, out in fired for r in requests(out, "BYE")]
+    assert [when for when, _ in byes] == [T0 + 32.0]
+    assert not any(ended(out) for _, out in fired), "the owner asked for this end"
+    assert leg.state is LegState.TERMINATING
+
+
+def test_over_a_reliable_transport_a_held_bye_waits_64_t1_for_the_ack() -> None:
+    caller = Caller()
+    leg = caller.leg(make_setup())
+    leg.reliable = True
+    leg.start(T0)
+    leg.answer(ANSWER, T0)
+    assert leg.hangup(T0 + 1) == [] and leg.next_deadline() == T0 + 1 + 32.0
+    assert run_timers(leg, T0 + 32.9) == []
+    ((_, out),) = run_timers(leg, T0 + 33.0)
+    assert [r.method for r in requests(out)] == ["BYE"]

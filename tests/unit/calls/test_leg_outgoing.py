@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from pbx.calls.leg_outgoing import OutgoingLeg
 from pbx.calls.leg_states import LegState
 from pbx.calls.outputs import (
@@ -26,6 +28,7 @@ from tests.unit.calls.leg_fakes import (
     reply,
     requests,
     run_timers,
+    wire_request,
 )
 
 ANSWER = SDP.replace(b"4000", b"5000")
@@ -198,3 +201,20 @@ def test_the_2xx_of_another_early_dialog_is_the_one_that_counts() -> None:
     assert ack.to.tag == "ce"
     assert leg.dialog is not None and leg.dialog.id.remote_tag == "ce"
     assert of_type(out, Answered)
+
+
+def test_the_ack_carries_the_credentials_of_an_invite_sent_again_after_a_challenge() -> None:
+    """§13.2.2.4: the ACK for the 2xx has the INVITE's Proxy-Authorization (and the same ACK
+    goes for every copy of the 2xx)."""
+    callee = Callee()
+    invite = callee.invite
+    header = ("Proxy-Authorization", 'Digest username="line"')
+    with_credentials = wire_request(replace(invite, headers=invite.headers.with_added(*header)))
+    leg = OutgoingLeg(id="out", setup=make_setup(), transport="UDP", reliable=False,
+                      destination=callee.leg(make_setup()).destination,
+                      invite=with_credentials)  # fmt: skip
+    leg.start(T0)
+    ok = callee.answer(with_credentials, 200, body=ANSWER)
+    (ack,) = requests(receive(leg, ok, T0 + 1), "ACK")
+    assert ack.headers.get("proxy-authorization") == 'Digest username="line"'
+    assert requests(receive(leg, ok, T0 + 1.5), "ACK") == [ack]
