@@ -156,12 +156,27 @@ class SipSide:
             if current:
                 self._feed(I.SWITCH_BYE, why="the phone hung up")
         elif method in ("INVITE", "UPDATE") and current and call is not None and call.rtp:
-            # A re-INVITE or refresh: same media, same answer.
+            # A re-INVITE or refresh: same media, same answer; but the audio goes where the new
+            # offer says (a transfer moves the line's leg onto another relay of the switch).
+            self._follow_offer(call.rtp, request)
             self._reply(request, key, flow, 200, body=self._local_sdp(call))
         elif request.to.tag is not None or current:
             self._reply(request, key, flow, 481)
         else:
             self._reply(request, key, flow, 405)
+
+    def _follow_offer(self, rtp: RtpLeg, request: Request) -> None:
+        """Send the audio to the address of an in-dialog offer (RFC 3264 §8: a new offer may
+        change it); an offer without one (0.0.0.0 or port 0: on hold) keeps the old one."""
+        if not request.body:
+            return
+        try:
+            remote = remote_of(SessionDescription.parse(request.body))
+        except SipParseError:
+            return
+        if remote is not None and remote[0] != "0.0.0.0" and remote != rtp.remote:
+            log.info("event=media_moved call_id=%s remote=%s:%d", request.call_id, *remote)
+            rtp.remote = remote
 
     def _on_cancel(self, request: Request, key: ServerTransactionKey | None, flow: Flow | None,
                    leg: Leg | None, current: bool) -> None:  # fmt: skip
