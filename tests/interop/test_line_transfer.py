@@ -11,6 +11,7 @@ answer, the NOTIFY sipfrags) and its ctrl_tcp events.
 from __future__ import annotations
 
 import re
+import threading
 import time
 import wave
 from collections.abc import Callable, Iterator
@@ -33,6 +34,8 @@ from tests.support.phone_peer import (
     office,
     recorded_seconds,
 )
+from tests.support.sipp import SippResult, run_sipp
+from tests.support.tools import require_tool
 from tests.support.transfer_drivers import (
     ReferSent,
     baresip_address,
@@ -45,7 +48,8 @@ pytestmark = [pytest.mark.interop, pytest.mark.timeout(120)]
 
 SWITCH_RTP = (48400, 48599)
 TRANSFEROR_RTP = (48600, 48699)
-TARGET_RTP = (48700, 48799)
+TARGET_RTP = (48700, 48779)
+SIPP_MEDIA_PORT = 48790  # SIPp's own media socket (it sends no RTP here)
 LINE_HZ = 1000  # the simulated exchange's far party (gateway_fxo.backends.sim)
 TRANSFEROR_HZ, TARGET_HZ = 440, 1500
 
@@ -219,6 +223,45 @@ def test_a_refused_transfer_leaves_the_outside_caller_with_the_transferor(lab: L
         until(lambda: not lab.line.state()["off_hook"], 10, "the line to go on hook")
     finally:
         transferor.stop()
+        target.stop()
+
+
+def test_an_outside_call_is_transferred_attended_to_another_extension(lab: Lab) -> None:
+    """SIPp (201) calls out on the line, consults 202 and REFERs with Replaces: the gateway's
+    leg is moved onto the consultation's relay (a re-INVITE with a new address), and 202 hears
+    the far party."""
+    sipp = require_tool("sipp", "sip-tester")
+    target = lab.phone("202", hz=TARGET_HZ, rtp=TARGET_RTP)
+    csv = lab.tmp_path / "transferor.csv"
+    password = lab.office.passwords["201"]
+    csv.write_text(
+        f"SEQUENTIAL\n95550100;201;[authentication username=201 password={password}];202;\n"
+    )
+    results: list[SippResult] = []
+    runner = threading.Thread(target=lambda: results.append(run_sipp(
+        sipp, "transfer_attended_transferor", lab.office.switch, calls=1, rate=1,
+        workdir=lab.tmp_path, timeout_s=40,
+        extra=("-inf", str(csv), "-mp", str(SIPP_MEDIA_PORT), "-trace_msg"),
+    )))  # fmt: skip
+    try:
+        runner.start()
+        until(lambda: len(lab.line.dialled_digits()) >= 7, 20, "the gateway to dial")
+        assert lab.line.dialled_digits() == "5550100"
+        lab.line.far_end_answer()
+        target.wait_event("CALL_ESTABLISHED", 20)  # the consultation
+        runner.join(60)
+        assert results and results[0].successful == 1, results[0].output[-3000:] if results else ""
+        lab.office.process.wait_for(re.compile(r"event=call_transferred .*joined=202"), 10)
+        start = recorded_seconds(target.recordings)
+        target.wait_heard(start + 4.0, timeout=30)
+        target.command("hangup")
+        target.wait_event("CALL_CLOSED", 15)
+        until(lambda: not lab.line.state()["off_hook"], 10, "the line to go on hook")
+        [recording] = sorted(target.recordings.glob("*-dec.wav"))
+        hz, loud = dominant_tail(recording, start)
+        assert abs(hz - LINE_HZ) <= 10 and loud >= 2.0, (hz, loud)
+    finally:
+        runner.join(60)
         target.stop()
 
 
