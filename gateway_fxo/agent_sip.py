@@ -110,6 +110,8 @@ class SipSide:
         offer is due); INFO is taken and ignored; the rest is not for a phone line."""
         now, method = self.clock.monotonic(), event.request.method
         if method in ("INVITE", "UPDATE") and call is not None and call.rtp is not None:
+            # The audio goes where a new offer says (a transfer moves the line's leg).
+            self._follow_offer(call.rtp, event.request)
             body = self._local_sdp(call) if event.sdp is not None or method == "INVITE" else b""
             self.legs.run(leg, leg.reply(event.ref, 200, now, body=body))
         elif method in ("INVITE", "UPDATE"):
@@ -190,6 +192,19 @@ class SipSide:
             self._reply(request, key, flow, 200)
         else:
             self._reply(request, key, flow, 405)
+
+    def _follow_offer(self, rtp: RtpLeg, request: Request) -> None:
+        """Send the audio to the address of an in-dialog offer (RFC 3264 §8: a new offer may
+        change it); an offer without one (0.0.0.0 or port 0: on hold) keeps the old one."""
+        if not request.body:
+            return
+        try:
+            remote = remote_of(SessionDescription.parse(request.body))
+        except SipParseError:
+            return
+        if remote is not None and remote[0] != "0.0.0.0" and remote != rtp.remote:
+            log.info("event=media_moved call_id=%s remote=%s:%d", request.call_id, *remote)
+            rtp.remote = remote
 
     def _on_cancel(self, request: Request, key: ServerTransactionKey, flow: Flow | None) -> None:
         """§9.2: 481 when the CANCEL matches no INVITE transaction; else 200, and the leg sends

@@ -149,7 +149,9 @@ class PeerPhone(BaresipPhone):
 
     def __init__(self, office: Office, folder: Path, user: str, *, rtp_ports: tuple[int, int],
                  seconds: float = 120.0, hz: int = PEER_TONE_HZ,
-                 answermode: str = "auto") -> None:  # fmt: skip
+                 answermode: str = "auto", volume: float = 0.5) -> None:  # fmt: skip
+        """``volume``: of the tone it plays (0.1 on a line call, so the line's echo of it
+        stays below the far party)."""
         baresip = require_tool("baresip", "baresip")
         folder.mkdir(parents=True, exist_ok=True)
         sip_port = free_port()
@@ -157,7 +159,8 @@ class PeerPhone(BaresipPhone):
         super().__init__(
             baresip, folder, user=user, password=office.passwords[user], switch=office.switch,
             sip_port=sip_port, ctrl_port=free_port(), rtp_ports=rtp_ports,
-            source_wav=tone_wav(folder / "mic.wav", hz, seconds), answermode=answermode,
+            source_wav=tone_wav(folder / "mic.wav", hz, seconds, volume=volume),
+            answermode=answermode,
         )  # fmt: skip
         self._office = office
 
