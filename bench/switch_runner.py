@@ -23,7 +23,10 @@ def start_switch(port: int, workdir: Path, *extra: str) -> subprocess.Popen[str]
          "--db", str(db)],
         check=True, cwd=ROOT, capture_output=True, text=True,
     )  # fmt: skip
-    args = [sys.executable, "-m", "pbx.cli", "serve", "--sip-port", str(port),
+    # SWITCHBOARD_BENCH_PROFILE=FILE: the switch runs under cProfile (its stats go to FILE).
+    profile = os.environ.get("SWITCHBOARD_BENCH_PROFILE")
+    prefix = ["-m", "cProfile", "-o", profile] if profile else []
+    args = [sys.executable, *prefix, "-m", "pbx.cli", "serve", "--sip-port", str(port),
             "--log-level", "warning", "--db", str(db), *extra]  # fmt: skip
     if shutil.which("taskset"):
         args = ["taskset", "-c", "0", *args]

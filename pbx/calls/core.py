@@ -100,6 +100,7 @@ class CallCore:
         self._by_invite: dict[ServerTxKey, IncomingLeg] = {}
         self._by_client: dict[ClientKey, Leg | Residue] = {}
         self._client_keys: dict[str, list[ClientKey]] = {}
+        self._line_apps: set[str] = set()
         self._heap: list[tuple[float, int, str]] = []
         self._scheduled: dict[str, float] = {}
         self._seq = 0
@@ -124,7 +125,15 @@ class CallCore:
         return f"[{host}]" if ":" in host else host
 
     def line_busy(self) -> bool:
-        return any(isinstance(a, DialApp) and a.via_line and not a.done for a in self.apps())
+        """A call is on the one analog line (those that started on it; the gateway refuses a
+        second call by itself should a forward reach it later)."""
+        for app_id in list(self._line_apps):
+            app = self._apps.get(app_id)
+            if app is None or app.done:
+                self._line_apps.discard(app_id)
+            elif isinstance(app, DialApp) and app.via_line:
+                return True
+        return False
 
     def apps(self) -> list[App]:
         return list(self._apps.values())
@@ -379,6 +388,8 @@ class CallCore:
                 wall=self.wall,
             )  # fmt: skip
         self._apps[app_id] = app
+        if isinstance(app, DialApp) and app.via_line:
+            self._line_apps.add(app_id)
         self.add_leg(leg, app)
         self._touched.add(app_id)
         self._run(app.start(now), now)
