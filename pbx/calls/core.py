@@ -469,6 +469,11 @@ class CallCore:
                 self._seq += 1
                 heapq.heappush(self._heap, (deadline, self._seq, app_id))
         self._touched.clear()
+        if len(self._heap) > 2 * len(self._scheduled) + 64:
+            # The heap is lazy: entries of moved or ended deadlines stay until they come due
+            # (a session check's is 15 minutes away); rebuild it from what is scheduled.
+            self._heap = [(at, i, app_id) for i, (app_id, at) in enumerate(self._scheduled.items())]
+            heapq.heapify(self._heap)
         out, self._edge = self._edge, []
         return out
 

@@ -87,3 +87,23 @@ def test_every_way_a_call_ends_closes_its_relay() -> None:
     b.answer(b.last("INVITE"), 486)
     office.advance(120)  # the first ringing one times out
     assert office.relays and not office.open_relays(), office.open_relays()
+
+
+def test_ended_calls_leave_nothing_in_the_core_but_their_transactions() -> None:
+    """Hundreds of calls, all over: no application, leg or deadline of theirs is kept (the
+    session checks' deadlines were 15 minutes away), only transactions running their timers."""
+    office = Office("201", "202")
+    a, b = office["201"], office["202"]
+    for i in range(300):
+        a.send(a.invite("202", call_id=f"many-{i}@test"))
+        fork = b.last("INVITE")
+        b.answer(fork, 200, sdp(5000))
+        ok = a.responses(200)[-1]
+        a.in_dialog("ACK", ok, 1, branch=f"ack{i}")
+        a.in_dialog("BYE", ok, 2, branch=f"bye{i}")
+        b.answer(b.last("BYE"))
+    core = office.core
+    assert not core.calls() and not core._apps and not core._owner and not core._legs_by_call_id
+    assert len(core._heap) <= 64, len(core._heap)
+    office.advance(40)  # Timer M and the rest run out
+    assert not core._by_client and len(core.tl) == 0
