@@ -396,3 +396,14 @@ class Office:
 
 def destination_of(phone: Phone) -> Destination:
     return Destination(transport="UDP", host="127.0.0.1", port=phone.port)
+
+
+def answered(office: Office, caller: str = "201", callee: str = "202") -> tuple[Request, Response]:
+    """``caller`` calls ``callee``, who answers; the INVITE the callee got and the caller's 200."""
+    a, b = office[caller], office[callee]
+    a.send(a.invite(callee))
+    fork = b.last("INVITE")
+    b.answer(fork, 200, sdp(5000))
+    ok = a.responses(200)[-1]
+    a.in_dialog("ACK", ok, 1)
+    return fork, ok

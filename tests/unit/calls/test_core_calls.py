@@ -2,19 +2,7 @@
 
 from __future__ import annotations
 
-from pbx.sip.message import Request, Response
-from tests.unit.calls.core_harness import Office, sdp
-
-
-def answered(office: Office, caller: str = "201", callee: str = "202") -> tuple[Request, Response]:
-    """``caller`` calls ``callee``, who answers; the INVITE the callee got and the caller's 200."""
-    a, b = office[caller], office[callee]
-    a.send(a.invite(callee))
-    fork = b.last("INVITE")
-    b.answer(fork, 200, sdp(5000))
-    ok = a.responses(200)[-1]
-    a.in_dialog("ACK", ok, 1)
-    return fork, ok
+from tests.unit.calls.core_harness import Office, answered, sdp
 
 
 def test_a_call_is_answered_acked_and_hung_up() -> None:

@@ -6,20 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from pbx.apps.context import CallPolicy
-from pbx.sip.message import Request, Response, make_response
+from pbx.sip.message import make_response
 from pbx.sip.sdp import SessionDescription
-from tests.unit.calls.core_harness import Office, Phone, sdp
-
-
-def answered(office: Office, caller: str = "201", callee: str = "202") -> tuple[Request, Response]:
-    """``caller`` calls ``callee``, who answers; the INVITE the callee got and the caller's 200."""
-    a, b = office[caller], office[callee]
-    a.send(a.invite(callee))
-    fork = b.last("INVITE")
-    b.answer(fork, 200, sdp(5000))
-    ok = a.responses(200)[-1]
-    a.in_dialog("ACK", ok, 1)
-    return fork, ok
+from tests.unit.calls.core_harness import Office, Phone, answered, sdp
 
 
 def port_of(body: bytes) -> int:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from pbx.sip.message import Request, Response
-from tests.unit.calls.core_harness import Office, sdp
-from tests.unit.calls.test_core_calls import answered
+from tests.unit.calls.core_harness import Office, answered, sdp
 
 
 def replaces_value(call_id: str, to_tag: str | None, from_tag: str | None) -> str:

@@ -6,8 +6,7 @@ import pytest
 
 from pbx.sip.message import Request, Response
 from pbx.sip.refer import escape_hvalue, parse_sipfrag
-from tests.unit.calls.core_harness import Office, Phone, sdp
-from tests.unit.calls.test_core_calls import answered
+from tests.unit.calls.core_harness import Office, Phone, answered, sdp
 
 
 def refer(phone: Phone, peer: Request | Response, seq: int, target: str) -> Request:
