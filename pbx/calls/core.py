@@ -487,6 +487,9 @@ class CallCore:
         for leg in app.legs():
             if self._owner.get(leg.id) is app:
                 del self._owner[leg.id]
+                # leg.owner <-> app is a reference cycle: without this, every ended call
+                # waited for the cyclic collector's oldest generation to be freed.
+                leg.owner = None
                 peers = self._legs_by_call_id.get(leg.call_id, [])
                 if leg in peers:
                     peers.remove(leg)
