@@ -85,7 +85,7 @@ class DialApp:
     done: bool = False
     relay: SideRelay | None = None
     offer: SessionDescription | None = None
-    """The caller's offer; None for a late offer (INVITE without SDP)."""
+    """The caller's offer, as admission read it; None for a late offer (INVITE without SDP)."""
     forks: dict[str, OutgoingLeg] = field(default_factory=dict)
     statuses: dict[str, int] = field(default_factory=dict)
     answered: Leg | None = None
@@ -111,7 +111,6 @@ class DialApp:
 
     # -- start ---------------------------------------------------------------------------
     def start(self, now: float) -> list[Output]:
-        self.offer = parse_body(self.caller_leg.invite.content_type, self.caller_leg.invite.body)
         self.call_id_b = self.ctx.new_call_id()
         self.from_tag_b = self.ctx.setup.new_tag()
         out = self.caller_leg.start(now)
@@ -253,16 +252,20 @@ class DialApp:
         return self.party(self.caller_leg) if known else None
 
     def picked_up(
-        self, fork: OutgoingLeg, leg: IncomingLeg, number: str, now: float
+        self,
+        fork: OutgoingLeg,
+        leg: IncomingLeg,
+        number: str,
+        offer: SessionDescription | None,
+        now: float,
     ) -> list[Output]:
         """RFC 3891 §3 for an early dialog of ours: ``leg`` (a phone's INVITE with Replaces)
         answers the call that rings ``fork``; every fork is CANCELled."""
         if self.answered is not None or self.done or self.relay is None:
             return leg.reject(481, now)
+        if offer is None:
+            return leg.reject(488, now)
         try:
-            offer = parse_body(leg.invite.content_type, leg.invite.body)
-            if offer is None:
-                return leg.reject(488, now)
             host, port = self.relay.local_address(fork.id)
             answer, media = relay_answer(
                 offer, address=host, port=port, session_id=self._session_id(), version=1

@@ -20,10 +20,9 @@ from typing import Any
 from pbx.apps.context import Context, legs_deadline, legs_timers
 from pbx.calls.leg import Leg
 from pbx.calls.leg_incoming import IncomingLeg
-from pbx.calls.media_plan import parse_body
 from pbx.calls.outputs import CloseRelay, Confirmed, Ended, LegEvent, Output, PeerRequest
 from pbx.routing.feature_codes import FeatureCommand
-from pbx.sip.errors import SipParseError
+from pbx.sip.sdp import SessionDescription
 
 log = logging.getLogger("pbx.calls")
 DISCARD_PORT = 9
@@ -45,6 +44,8 @@ class FeatureCodeApp:
     leg: IncomingLeg
     call: FeatureCall
     wall: Callable[[], float]
+    offer: SessionDescription | None = None
+    """The INVITE's offer, as admission read it."""
     done: bool = False
 
     def start(self, now: float) -> list[Output]:
@@ -62,11 +63,7 @@ class FeatureCodeApp:
     def _inactive_sdp(self) -> bytes:
         """An answer (or, for an INVITE without SDP, an offer) that accepts the call's audio
         as inactive: one codec the phone offered, preferring G.711."""
-        invite = self.leg.invite
-        try:
-            offer = parse_body(invite.content_type, invite.body)
-        except SipParseError:
-            offer = None
+        offer = self.offer
         formats: tuple[str, ...] = ("0", "8")
         if offer is not None:
             audio = next((m for m in offer.media if m.media_type == "audio"), None)

@@ -25,7 +25,7 @@ from pbx.calls.leg import Leg
 from pbx.calls.leg_incoming import IncomingLeg
 from pbx.calls.leg_outgoing import OutgoingLeg
 from pbx.calls.leg_states import LIVE, LegState
-from pbx.calls.media_plan import NoCommonMedia, parse_body, relay_answer
+from pbx.calls.media_plan import NoCommonMedia, relay_answer
 from pbx.calls.outputs import Output
 from pbx.sip.errors import SipParseError
 from pbx.sip.replaces import (
@@ -35,6 +35,7 @@ from pbx.sip.replaces import (
     ReplacesVerdict,
     judge_replaces,
 )
+from pbx.sip.sdp import SessionDescription
 
 log = logging.getLogger("pbx.calls")
 
@@ -68,21 +69,28 @@ def judge(replaces: Replaces, legs: list[Leg], caller: str) -> tuple[ReplacesVer
     return verdict, named
 
 
-def replace(ctx: Context, named: Leg, leg: IncomingLeg, caller: str, now: float) -> list[Output]:
-    """Carry out an accepted Replaces (``leg`` is the new phone's, started already)."""
+def replace(
+    ctx: Context,
+    named: Leg,
+    leg: IncomingLeg,
+    caller: str,
+    offer: SessionDescription | None,
+    now: float,
+) -> list[Output]:
+    """Carry out an accepted Replaces (``leg`` is the new phone's, started already; ``offer``
+    is its INVITE's, as admission read it)."""
     owner: Any = named.owner
     if named.state is not LegState.CONFIRMED:
         if isinstance(owner, DialApp) and isinstance(named, OutgoingLeg):
-            return owner.picked_up(named, leg, caller, now)
+            return owner.picked_up(named, leg, caller, offer, now)
         return leg.reject(481, now)
     other: Party | None = owner.other_party(named) if hasattr(owner, "other_party") else None
     relay = getattr(owner, "relay", None)
     if other is None or relay is None or other.leg.state not in LIVE:
         return leg.reject(481, now)
+    if offer is None:
+        return leg.reject(488, now)
     try:
-        offer = parse_body(leg.invite.content_type, leg.invite.body)
-        if offer is None:
-            return leg.reject(488, now)
         host, port = relay.local_address(named.id)
         answer, media = relay_answer(offer, address=host, port=port, session_id="1", version=1)
     except (NoCommonMedia, SipParseError):

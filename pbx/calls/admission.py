@@ -17,9 +17,19 @@ from pbx.routing.admission import Refusal, authenticate, loop_check
 from pbx.sip.auth import DigestAlgorithm, DigestAuthenticator
 from pbx.sip.errors import SipParseError
 from pbx.sip.message import Request
+from pbx.sip.sdp import SessionDescription
 from pbx.store.extensions import StoredSecrets
 
-__all__ = ["Admission", "Refusal"]
+__all__ = ["Admission", "Admitted", "Refusal"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Admitted:
+    """What an INVITE brings that the call is built on: its offer (None for a late offer) and
+    the session timer to answer with (None when none was asked)."""
+
+    offer: SessionDescription | None
+    timer: SessionTimer | None
 
 
 @dataclass(slots=True, kw_only=True)
@@ -49,11 +59,11 @@ class Admission:
         return found
 
     @staticmethod
-    def session(request: Request) -> SessionTimer | None | Refusal:
-        """RFC 4028 for an INVITE: the timer to answer with (None when none was asked) or a
-        refusal: 422 under Min-SE, 400 when malformed; a malformed SDP body is a 400 too."""
+    def session(request: Request) -> Admitted | Refusal:
+        """The INVITE's offer and its RFC 4028 timer, read once for the whole call, or a
+        refusal: 400 for a malformed SDP body, 422 under Min-SE, 400 for a malformed timer."""
         try:
-            parse_body(request.content_type, request.body)
+            offer = parse_body(request.content_type, request.body)
         except SipParseError:
             return Refusal(status=400, reason="Malformed SDP")
         try:
@@ -64,4 +74,4 @@ class Admission:
             return Refusal(
                 status=422, reason="Session Interval Too Small", headers=tuple(timer.headers())
             )
-        return timer
+        return Admitted(offer=offer, timer=timer)

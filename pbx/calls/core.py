@@ -21,7 +21,7 @@ from pbx.apps.dial import DialApp, Target
 from pbx.apps.feature_code import FeatureCall, FeatureCodeApp
 from pbx.apps.replace import judge, replace
 from pbx.apps.routes import Reject, route_invite
-from pbx.calls.admission import Admission, Refusal
+from pbx.calls.admission import Admission, Admitted, Refusal
 from pbx.calls.leg import Leg, LegSetup
 from pbx.calls.leg_incoming import IncomingLeg
 from pbx.calls.leg_states import LegState
@@ -318,11 +318,11 @@ class CallCore:
             refusal = Refusal(status=target.status, reason=target.reason, headers=target.headers)
             self._refuse(key, invite, refusal, now)
             return
-        timer = self.admission.session(invite)
-        if isinstance(timer, Refusal):
-            self._refuse(key, invite, timer, now)
+        admitted = self.admission.session(invite)
+        if isinstance(admitted, Refusal):
+            self._refuse(key, invite, admitted, now)
             return
-        self._start_dial(key, invite, flow, target, timer, now)
+        self._start_dial(key, invite, flow, target, admitted, now)
 
     def _replace(
         self, key: ServerTxKey, invite: Request, flow: Flow, caller: str, replaces: Replaces,
@@ -331,14 +331,14 @@ class CallCore:
         """RFC 3891 §3: the INVITE takes the place of a dialog of ours (``pbx.apps.replace``)."""
         verdict, named = judge(replaces, list(self._legs_by_call_id.get(replaces.call_id, ())),
                                caller)  # fmt: skip
-        timer = self.admission.session(invite)
-        if isinstance(timer, Refusal):
-            self._refuse(key, invite, timer, now)
+        admitted = self.admission.session(invite)
+        if isinstance(admitted, Refusal):
+            self._refuse(key, invite, admitted, now)
             return
         if verdict.status is not None or named is None:
             self._refuse(key, invite, Refusal(status=verdict.status or 481), now)
             return
-        leg = self._incoming_leg(self.new_app_id(), key, invite, flow, timer)
+        leg = self._incoming_leg(self.new_app_id(), key, invite, flow, admitted.timer)
         owner = self._owner.get(named.id)
         if owner is None:
             self._refuse(key, invite, Refusal(status=481), now)
@@ -346,7 +346,7 @@ class CallCore:
         self.add_leg(leg, owner)
         self._touched.add(owner.id)
         out = leg.start(now)
-        out += replace(self, named, leg, caller, now)
+        out += replace(self, named, leg, caller, admitted.offer, now)
         self._run(out, now)
 
     def _incoming_leg(
@@ -374,18 +374,20 @@ class CallCore:
         invite: Request,
         flow: Flow,
         target: Target | FeatureCall,
-        timer: Any,
+        admitted: Admitted,
         now: float,
     ) -> None:
         app_id = self.new_app_id()
-        leg = self._incoming_leg(app_id, key, invite, flow, timer)
+        leg = self._incoming_leg(app_id, key, invite, flow, admitted.timer)
         app: DialApp | FeatureCodeApp
         if isinstance(target, FeatureCall):  # feature-code hook: *72, *73, *78, *79
-            app = FeatureCodeApp(id=app_id, ctx=self, leg=leg, call=target, wall=self.wall)
+            app = FeatureCodeApp(
+                id=app_id, ctx=self, leg=leg, call=target, wall=self.wall, offer=admitted.offer
+            )
         else:
             app = DialApp(
                 id=app_id, ctx=self, caller_leg=leg, target=target, started_at=self.wall(),
-                wall=self.wall,
+                wall=self.wall, offer=admitted.offer,
             )  # fmt: skip
         self._apps[app_id] = app
         if isinstance(app, DialApp) and app.via_line:

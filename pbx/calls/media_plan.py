@@ -12,7 +12,6 @@ that sends no offer (a late offer) gets the switch's offer in the 200 and answer
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 from pbx.media.offer_answer import answer_for, make_offer
 from pbx.sip.errors import SipError
@@ -234,13 +233,6 @@ def parse_body(content_type: str | None, body: bytes) -> SessionDescription | No
         return None
     if content_type.split(";")[0].strip().lower() != "application/sdp":
         return None
-    return _parse_sdp(body)
-
-
-@lru_cache(maxsize=64)
-def _parse_sdp(body: bytes) -> SessionDescription:
-    """A call's SDP is read at admission and again by its application: parsed once (the
-    description is frozen, so sharing it is safe; a broken one raises each time)."""
     return SessionDescription.parse(body)
 
 
