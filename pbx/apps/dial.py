@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pbx.apps.context import Context, legs_deadline, legs_timers
 from pbx.apps.forking import fork_leg
 from pbx.apps.party import Party
-from pbx.calls.bridge import Bridge
+from pbx.calls.bridge import Bridge, session_id_of
 from pbx.calls.leg import Leg
 from pbx.calls.leg_incoming import IncomingLeg
 from pbx.calls.leg_outgoing import OutgoingLeg
@@ -223,11 +223,12 @@ class DialApp:
             from pbx.apps.transfer_start import start_transfer
 
             return start_transfer(self.ctx, self, leg, event, now)
-        status = 489 if event.request.method in ("NOTIFY", "SUBSCRIBE") else 481
-        if self.bridge is None and event.request.method != "REFER":
+        if event.request.method == "REFER":
+            status = 491  # not bridged yet: nothing to transfer
+        elif self.bridge is not None and event.request.method in ("NOTIFY", "SUBSCRIBE"):
+            status = 489  # RFC 6665 §8.3.1: no event package of ours in a call
+        else:
             status = 481
-        elif event.request.method == "REFER":
-            status = 491
         return leg.reply(event.ref, status, now)
 
     # -- parties, for a transfer -------------------------------------------------------
@@ -582,9 +583,7 @@ class DialApp:
 
     # -- records ---------------------------------------------------------------------------
     def _session_id(self) -> str:
-        from zlib import crc32
-
-        return str(crc32(self.call_id_b.encode()))
+        return session_id_of(self.call_id_b)  # the bridge joined at the answer takes it too
 
     def active_row(self) -> ActiveCall:
         return self._active("answered" if self.answered is not None else "routing")

@@ -27,7 +27,7 @@ from pbx.apps.context import Context, legs_deadline, legs_timers
 from pbx.apps.dial import Target
 from pbx.apps.forking import fork_leg
 from pbx.apps.party import Party
-from pbx.calls.bridge import Bridge
+from pbx.calls.bridge import Bridge, session_id_of
 from pbx.calls.leg import Leg
 from pbx.calls.leg_outgoing import OutgoingLeg
 from pbx.calls.leg_states import UNANSWERED, LegState
@@ -51,6 +51,19 @@ from pbx.sip.sdp import SessionDescription
 from pbx.store.calls import CallRecord
 
 log = logging.getLogger("pbx.calls")
+
+
+def notify_refer(leg: Leg, refer_seq: int, status: int, now: float) -> list[Output]:
+    """One NOTIFY of the REFER's implicit subscription (RFC 3515 §2.4.4) on ``leg``."""
+    notify = refer_notify(refer_seq, status)
+    _, out = leg.send(
+        "NOTIFY",
+        now,
+        body=notify.body,
+        content_type=notify.content_type,
+        headers=notify.header_fields(),
+    )
+    return out
 
 
 @dataclass(eq=False, slots=True, kw_only=True)
@@ -325,15 +338,7 @@ class TransferApp:
         """RFC 3515 §2.4.4: the refer's implicit subscription, one NOTIFY per step."""
         if self.transferor is None or self.transferor.leg.state is not LegState.CONFIRMED:
             return []
-        notify = refer_notify(self.refer_seq, status)
-        _, out = self.transferor.leg.send(
-            "NOTIFY",
-            now,
-            body=notify.body,
-            content_type=notify.content_type,
-            headers=notify.header_fields(),
-        )
-        return out
+        return notify_refer(self.transferor.leg, self.refer_seq, status, now)
 
     # -- parties, for the next transfer -------------------------------------------------
     def party(self, leg: Leg) -> Party | None:
@@ -420,6 +425,4 @@ class TransferApp:
         )
 
     def _session_id(self) -> str:
-        from zlib import crc32
-
-        return str(crc32(self.id.encode()))
+        return session_id_of(self.id)  # the bridge joined at the end takes it too

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from pbx.apps.context import Context
 from pbx.apps.party import Party
 from pbx.apps.routes import Reject, route_transfer
-from pbx.apps.transfer import TransferApp
+from pbx.apps.transfer import TransferApp, notify_refer
 from pbx.calls.bridge import Bridge
 from pbx.calls.leg import Leg
 from pbx.calls.leg_outgoing import OutgoingLeg
@@ -22,7 +22,7 @@ from pbx.calls.leg_states import LIVE, LegState
 from pbx.calls.outputs import Output, PeerRequest
 from pbx.calls.relay_sides import SideRelay
 from pbx.sip.errors import SipParseError
-from pbx.sip.refer import parse_referred_by, refer_notify, refer_to_of_request
+from pbx.sip.refer import parse_referred_by, refer_to_of_request
 from pbx.sip.uri import SipUri
 
 
@@ -117,12 +117,7 @@ def _attended(
         or consultation is app
         or consultation.relay is None
     ):
-        notify = refer_notify(event.request.cseq.seq, 481)
-        _, sent = transferor.leg.send(
-            "NOTIFY", now, body=notify.body, content_type=notify.content_type,
-            headers=notify.header_fields(),
-        )  # fmt: skip
-        return out + sent
+        return out + notify_refer(transferor.leg, event.request.cseq.seq, 481, now)
     transfer = TransferApp(
         id=ctx.new_app_id(),
         ctx=ctx,

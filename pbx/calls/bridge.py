@@ -37,6 +37,12 @@ class Relay(Protocol):
     def stats(self) -> dict[str, Any]: ...
 
 
+def session_id_of(name: str) -> str:
+    """The SDP session id (RFC 8866 o=) of everything the switch offers for call ``name``:
+    stable across the call's offers, so a phone sees one session whose version goes up."""
+    return str(crc32(name.encode()))
+
+
 @dataclass(slots=True, kw_only=True)
 class _Crossing:
     """A request from ``origin``'s peer (its ``ref``) sent on to the other leg."""
@@ -73,7 +79,7 @@ class Bridge:
 
     @classmethod
     def join(cls, first: Leg, second: Leg, relay: Relay, *, name: str) -> Bridge:
-        return cls(legs=(first, second), relay=relay, session_id=str(crc32(name.encode())))
+        return cls(legs=(first, second), relay=relay, session_id=session_id_of(name))
 
     def other(self, leg: Leg) -> Leg:
         first, second = self.legs

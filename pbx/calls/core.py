@@ -28,6 +28,7 @@ from pbx.calls.leg_states import LegState
 from pbx.calls.outputs import (
     AppOutput,
     CancelClient,
+    CloseRelay,
     LegEvent,
     Output,
     Respond,
@@ -187,8 +188,6 @@ class CallCore:
     def relay_ready(self, app_id: str, relay: Any, now: float) -> list[EdgeOutput]:
         app = self._apps.get(app_id)
         if app is None:
-            from pbx.calls.outputs import CloseRelay
-
             return [CloseRelay(relay=relay)]
         self._touched.add(app_id)
         self._run(app.relay_ready(relay, now), now)

@@ -383,9 +383,6 @@ class Leg:
         self._sent[sent.key] = sent
         self._out.append(StartClient(request=request, destination=self.destination, leg=self.id))
 
-    def owns(self, key: ClientKey) -> bool:
-        return key in self._sent
-
     def on_response(self, key: ClientKey, response: Response, now: float) -> list[Output]:
         """A response to a request of ours in the dialog."""
         if response.status >= 200 and self.bye_done(key):

@@ -62,9 +62,6 @@ class OutgoingLeg(Leg):
             )
         return self._flush()
 
-    def owns(self, key: ClientKey) -> bool:
-        return key == self.invite_key or Leg.owns(self, key)
-
     def on_response(self, key: ClientKey, response: Response, now: float) -> list[Output]:
         if key != self.invite_key:
             return Leg.on_response(self, key, response, now)
