@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from pbx.calls.leg import Leg, LegSetup
 from pbx.calls.outputs import LegEvent, Output
-from pbx.routing.dialplan import LinePlan
+from pbx.routing.dialplan import LinePlan, Route, route_dialled
 from pbx.routing.feature_codes import FeatureCodes, FeatureCommand, FeatureOutcome
 from pbx.sip.replaces import Replaces
 from pbx.store.extensions import Extension
@@ -76,6 +76,17 @@ class App(Protocol):
     def next_deadline(self) -> float | None: ...
     def handle_timer(self, now: float) -> list[Output]: ...
     def stop(self, now: float) -> list[Output]: ...
+
+
+def dial_plan(directory: Directory, dialled: str, extension: Extension | None) -> Route:
+    """The dial plan for what ``extension`` dialled (its outbound permission applies): for a
+    call, a transfer target, or a 3xx Contact to follow."""
+    return route_dialled(
+        dialled,
+        plan=directory.line_plan(),
+        is_extension=lambda number: directory.extension(number) is not None,
+        outbound_allowed=extension is not None and extension.outbound_allowed,
+    )
 
 
 def legs_deadline(legs: list[Leg], own: float | None) -> float | None:

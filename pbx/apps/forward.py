@@ -23,10 +23,9 @@ import logging
 from dataclasses import dataclass, field
 from typing import Literal
 
-from pbx.apps.context import Directory
+from pbx.apps.context import Directory, dial_plan
 from pbx.apps.dial import Target
 from pbx.routing import forwarding as rules
-from pbx.routing.dialplan import route_dialled
 from pbx.sip.diversion import (
     Diversion,
     DiversionReason,
@@ -125,12 +124,7 @@ class Forwarding:
             if extension is None or not user or not rules.forward_allowed(self.visited, user):
                 self.unfollowed += (contact,)
                 continue
-            route = route_dialled(
-                user,
-                plan=self.directory.line_plan(),
-                is_extension=lambda n: self.directory.extension(n) is not None,
-                outbound_allowed=extension.outbound_allowed,
-            )
+            route = dial_plan(self.directory, user, extension)
             if route.kind == "reject":
                 self.unfollowed += (contact,)
                 continue

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pbx.apps.context import Directory
+from pbx.apps.context import Directory, dial_plan
 from pbx.apps.dial import Target
 from pbx.apps.feature_code import FeatureCall
 from pbx.apps.forward import Final, Forwarding, incoming_diversions
-from pbx.routing.dialplan import route_dialled
 from pbx.routing.feature_codes import parse_feature_code
 from pbx.sip.message import Request
 from pbx.sip.uri import SipUri
@@ -51,22 +50,24 @@ def route_invite(
         command = parse_feature_code(dialled, directory.feature_codes())
         if command is not None:
             return FeatureCall(caller=caller, command=command)
-    route = route_dialled(
-        dialled or "",
-        plan=directory.line_plan(),
-        is_extension=lambda number: directory.extension(number) is not None,
-        outbound_allowed=extension is not None and extension.outbound_allowed,
-    )
+    route = dial_plan(directory, dialled or "", extension)
     if route.kind == "reject":
         return Reject(status=route.status, reason=route.reason)
     if route.kind == "extension":
         return _forwarded(invite, caller, route.target, directory, False, line_busy)
+    return _out_on_the_line(route.target, caller, directory, line_busy=line_busy)
+
+
+def _out_on_the_line(
+    digits: str, caller: str, directory: Directory, *, line_busy: bool
+) -> Target | Reject:
+    """The line gateway dialling ``digits``, when it is there and free."""
     line = directory.reachable(LINE_ACCOUNT)
     if not line:
         return Reject(status=503, reason="Phone Line Not Connected")
     if line_busy:
         return Reject(status=486, reason="Phone Line Busy")  # one analog line, one call
-    return Target(route.target, line, route.target, caller)
+    return Target(digits, line, digits, caller)
 
 
 def _forwarded(
@@ -96,13 +97,7 @@ def route_transfer(
 ) -> Target | Reject:
     """Whom a blind transfer to ``dialled`` rings: the dial plan as if the transferor had
     dialled it (an outside number needs the transferor's outbound permission)."""
-    extension = directory.extension(transferor)
-    route = route_dialled(
-        dialled,
-        plan=directory.line_plan(),
-        is_extension=lambda number: directory.extension(number) is not None,
-        outbound_allowed=extension is not None and extension.outbound_allowed,
-    )
+    route = dial_plan(directory, dialled, directory.extension(transferor))
     if route.kind == "reject":
         return Reject(status=route.status, reason=route.reason)
     if route.kind == "extension":
@@ -110,9 +105,4 @@ def route_transfer(
         if not bindings:
             return Reject(status=480, reason="Temporarily Unavailable")
         return Target(route.target, bindings, None, transferor)
-    line = directory.reachable(LINE_ACCOUNT)
-    if not line:
-        return Reject(status=503, reason="Phone Line Not Connected")
-    if line_busy:
-        return Reject(status=486, reason="Phone Line Busy")
-    return Target(route.target, line, route.target, transferor)
+    return _out_on_the_line(route.target, transferor, directory, line_busy=line_busy)
